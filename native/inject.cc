@@ -1,0 +1,105 @@
+// Remote syscall injection into a ptrace-stopped thread.
+//
+//   save regs ─► rip = a `syscall` instruction (0f 05) already in the target, rax = nr,
+//   args in rdi rsi rdx r10 r8 r9, orig_rax = -1 (keeps the kernel's restart logic out)
+//   ─► PTRACE_SINGLESTEP ─► SIGTRAP stop at syscall exit ─► read rax ─► put regs back.
+//
+// The target's memory is never written. Its sigmask is left alone: a signal that arrives
+// while we step is suppressed at its delivery stop and sent again with tkill once the
+// registers are back, so it stays pending exactly as if it had arrived a moment later.
+#include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <vector>
+
+#include "common.h"
+
+namespace criu {
+
+struct InjectError {
+  int err;
+  const char* what;
+};
+
+static int WaitStop(int pid) {
+  int status;
+  for (;;) {
+    pid_t r = waitpid(pid, &status, __WALL);
+    if (r == -1 && errno == EINTR) continue;
+    if (r == -1) throw InjectError{errno, "waitpid"};
+    if (!WIFSTOPPED(status)) throw InjectError{ESRCH, "target exited during injected syscall"};
+    return status;
+  }
+}
+
+static bool IsFault(int sig) { return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE; }
+
+// Runs the syscall; returns the raw rax. `saved` must hold the thread's registers.
+static int64_t Run(int pid, const user_regs_struct& saved, uint64_t ip, uint64_t nr, const uint64_t* a,
+                   std::vector<int>& deferred) {
+  user_regs_struct r = saved;
+  r.rip = ip;
+  r.rax = nr;
+  r.orig_rax = (unsigned long long)-1;
+  r.rdi = a[0];
+  r.rsi = a[1];
+  r.rdx = a[2];
+  r.r10 = a[3];
+  r.r8 = a[4];
+  r.r9 = a[5];
+  if (ptrace(PTRACE_SETREGS, pid, 0, &r) == -1) throw InjectError{errno, "ptrace(PTRACE_SETREGS)"};
+  for (int steps = 0;; steps++) {
+    if (steps > 64) throw InjectError{EAGAIN, "injected syscall did not complete"};
+    if (ptrace(PTRACE_SINGLESTEP, pid, 0, 0) == -1) throw InjectError{errno, "ptrace(PTRACE_SINGLESTEP)"};
+    int status = WaitStop(pid);
+    int sig = WSTOPSIG(status);
+    int event = status >> 16;
+    if (event != 0) continue;  // group-stop, interrupt or fork/clone event: keep stepping
+    user_regs_struct now;
+    if (ptrace(PTRACE_GETREGS, pid, 0, &now) == -1) throw InjectError{errno, "ptrace(PTRACE_GETREGS)"};
+    if (sig == SIGTRAP && now.rip == ip + 2) return (int64_t)now.rax;
+    if (IsFault(sig) && now.rip == ip) throw InjectError{EFAULT, "injected syscall faulted at its instruction"};
+    if (sig != SIGTRAP) deferred.push_back(sig);
+  }
+}
+
+// injectSyscall(tid, syscallIp, nr, [a0..a5]) -> bigint (raw rax: -errno on failure).
+static Napi::Value InjectSyscall(const Napi::CallbackInfo& info) {
+  RequireArgs(info, 3, "injectSyscall");
+  Napi::Env env = info.Env();
+  int pid = I32(info[0]);
+  uint64_t ip = U64(info[1]);
+  uint64_t nr = U64(info[2]);
+  uint64_t a[6] = {0, 0, 0, 0, 0, 0};
+  if (info.Length() > 3 && info[3].IsArray()) {
+    auto arr = info[3].As<Napi::Array>();
+    for (uint32_t i = 0; i < arr.Length() && i < 6; i++) a[i] = U64(arr.Get(i));
+  }
+  user_regs_struct saved;
+  if (ptrace(PTRACE_GETREGS, pid, 0, &saved) == -1) ThrowErrno(env, errno, Call("ptrace(PTRACE_GETREGS)", pid));
+  std::vector<int> deferred;
+  int64_t result = 0;
+  InjectError failure{0, nullptr};
+  try {
+    result = Run(pid, saved, ip, nr, a, deferred);
+  } catch (const InjectError& e) {
+    failure = e;
+  }
+  // Put everything back even after a failure, so the caller can still detach cleanly.
+  int restoreErr = ptrace(PTRACE_SETREGS, pid, 0, &saved) == -1 ? errno : 0;
+  for (int sig : deferred) syscall(SYS_tkill, pid, sig);
+  if (failure.what) ThrowErrno(env, failure.err, std::string(failure.what) + "(" + std::to_string(pid) + ", nr " + std::to_string(nr) + ")");
+  if (restoreErr) ThrowErrno(env, restoreErr, Call("ptrace(PTRACE_SETREGS)", pid));
+  return BigI64(env, result);
+}
+
+void InitInject(Napi::Env env, Napi::Object exports) {
+  exports.Set("injectSyscall", Napi::Function::New(env, InjectSyscall, "injectSyscall"));
+}
+
+}  // namespace criu

@@ -1,0 +1,45 @@
+// Small calls Node lacks: poll on raw fds (the lazy server's wait), the uapi constants the
+// TypeScript side needs, page size.
+#include <poll.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <vector>
+
+#include "common.h"
+#include "uapi.h"
+
+namespace criu {
+
+// poll(fds, events, timeoutMs) -> revents per fd (0 when nothing happened).
+static Napi::Value Poll(const Napi::CallbackInfo& info) {
+  RequireArgs(info, 3, "poll");
+  auto fds = info[0].As<Napi::Array>();
+  auto events = info[1].As<Napi::Array>();
+  std::vector<struct pollfd> p(fds.Length());
+  for (uint32_t i = 0; i < p.size(); i++) {
+    p[i].fd = I32(fds.Get(i));
+    p[i].events = (short)I32(events.Get(i));
+    p[i].revents = 0;
+  }
+  int r;
+  do r = poll(p.data(), p.size(), I32(info[2]));
+  while (r == -1 && errno == EINTR);
+  if (r == -1) ThrowErrno(info.Env(), errno, Call("poll", (long long)p.size()));
+  auto out = Napi::Array::New(info.Env(), p.size());
+  for (uint32_t i = 0; i < p.size(); i++) out.Set(i, Napi::Number::New(info.Env(), p[i].revents));
+  return out;
+}
+
+void InitMisc(Napi::Env env, Napi::Object exports) {
+  exports.Set("poll", Napi::Function::New(env, Poll, "poll"));
+  auto c = Napi::Object::New(env);
+  c.Set("PAGEMAP_SCAN", Napi::Number::New(env, (double)PAGEMAP_SCAN));
+  c.Set("pageSize", Napi::Number::New(env, sysconf(_SC_PAGESIZE)));
+  c.Set("uffdMsgSize", Napi::Number::New(env, sizeof(struct uffd_msg)));
+  c.Set("pageRegionSize", Napi::Number::New(env, sizeof(struct page_region)));
+  c.Set("userRegsSize", Napi::Number::New(env, 27 * 8));
+  exports.Set("constants", c);
+}
+
+}  // namespace criu

@@ -1,0 +1,117 @@
+// The whole native surface (native/*.cc), typed in one place. Every function here exists on
+// the addon (test/native-surface.test.ts checks it). All are synchronous unless their name
+// ends in Async. Failures throw a NativeError.
+//
+// Which calls are async, and why:
+// - waitpidAsync: waiting for a restored process to exit can take forever.
+// - processVmReadvAsync/WritevAsync: large copies, so the dump pipeline can overlap reads
+//   with compression and writes. The sync forms exist for small reads.
+// ptrace calls stay synchronous on the thread that seized the tracee (the kernel ties a
+// tracee to its tracer thread). PAGEMAP_SCAN and the uffd ioctls are short and sync.
+
+export interface NativeError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+  /** UFFDIO_COPY / UFFDIO_ZEROPAGE: bytes done before the failing page. */
+  copied?: number;
+}
+
+export type Num = number | bigint;
+
+export interface WaitResult {
+  pid: number;
+  status: number;
+}
+
+export interface RseqConfiguration {
+  rseqAbiPointer: bigint;
+  rseqAbiSize: number;
+  signature: number;
+  flags: number;
+}
+
+export interface PagemapScanArgs {
+  start: number;
+  end: number;
+  flags?: number;
+  categoryInverted?: number;
+  categoryMask?: number;
+  categoryAnyofMask?: number;
+  returnMask?: number;
+  maxPages?: number;
+}
+
+export interface NativeApi {
+  errnoName(errno: number): string;
+  strerror(errno: number): string;
+
+  ptraceSeize(pid: number, options: Num): void;
+  ptraceInterrupt(pid: number): void;
+  ptraceCont(pid: number, sig?: number): void;
+  ptraceDetach(pid: number, sig?: number): void;
+  ptraceSinglestep(pid: number, sig?: number): void;
+  ptraceSyscall(pid: number, sig?: number): void;
+  ptraceListen(pid: number): void;
+  ptraceSetOptions(pid: number, options: Num): void;
+  ptraceGetEventMsg(pid: number): bigint;
+  /** struct user_regs_struct, 216 bytes. */
+  ptraceGetRegs(pid: number): Buffer;
+  ptraceSetRegs(pid: number, regs: Buffer): void;
+  /** Trimmed to what the kernel filled in. */
+  ptraceGetRegset(pid: number, noteType: number, maxSize: number): Buffer;
+  ptraceSetRegset(pid: number, noteType: number, data: Buffer): void;
+  ptraceGetSigmask(pid: number): bigint;
+  ptraceSetSigmask(pid: number, mask: bigint): void;
+  /** n * 128-byte siginfo_t records. */
+  ptracePeekSiginfo(pid: number, offset: number, count: number, shared: boolean): Buffer;
+  ptraceGetRseqConfiguration(pid: number): RseqConfiguration;
+  ptracePeek(pid: number, addr: Num): bigint;
+  ptracePoke(pid: number, addr: Num, word: bigint): void;
+
+  /** __WALL is always added. {pid: 0} with WNOHANG when nothing is ready. */
+  waitpid(pid: number, options?: number): WaitResult;
+  waitpidAsync(pid: number, options?: number): Promise<WaitResult>;
+  /** Child with PID setTid (0: any), seized with `options` + TRACEEXEC, in its exec stop. */
+  clone3Stub(setTid: number, path: string, options: Num): number;
+  kill(pid: number, sig: number): void;
+  tgkill(tgid: number, tid: number, sig: number): void;
+  prctl(option: number, a2?: Num, a3?: Num, a4?: Num, a5?: Num): number;
+  getRobustList(pid: number): { head: bigint; len: number };
+
+  /** Raw rax of the syscall run in the stopped thread: -errno on failure. */
+  injectSyscall(tid: number, syscallIp: Num, nr: number, args?: Num[]): bigint;
+
+  /** ranges: [addr, len, addr, len, ...], filled contiguously from bufferOffset. */
+  processVmReadv(pid: number, buffer: Buffer, bufferOffset: number, ranges: number[]): number;
+  processVmWritev(pid: number, buffer: Buffer, bufferOffset: number, ranges: number[]): number;
+  processVmReadvAsync(pid: number, buffer: Buffer, bufferOffset: number, ranges: number[]): Promise<number>;
+  processVmWritevAsync(pid: number, buffer: Buffer, bufferOffset: number, ranges: number[]): Promise<number>;
+
+  pidfdOpen(pid: number, flags?: number): number;
+  pidfdGetfd(pidfd: number, targetFd: number, flags?: number): number;
+  pidfdSendSignal(pidfd: number, sig: number): void;
+
+  userfaultfd(flags?: number): number;
+  uffdApi(fd: number, features: Num): { features: bigint; ioctls: bigint };
+  uffdRegister(fd: number, start: Num, len: Num, mode: Num): bigint;
+  uffdUnregister(fd: number, start: Num, len: Num): void;
+  uffdCopy(fd: number, dst: Num, src: Buffer, srcOffset: number, len: number, mode: Num): number;
+  uffdZeropage(fd: number, start: Num, len: Num, mode: Num): number;
+  uffdWriteprotect(fd: number, start: Num, len: Num, mode: Num): void;
+  uffdWake(fd: number, start: Num, len: Num): void;
+  /** Count of 32-byte uffd_msg records read into buffer; 0 when none is waiting. */
+  uffdRead(fd: number, buffer: Buffer): number;
+
+  pagemapScan(fd: number, args: PagemapScanArgs, vec: Buffer): { count: number; walkEnd: number };
+
+  poll(fds: number[], events: number[], timeoutMs: number): number[];
+
+  constants: {
+    PAGEMAP_SCAN: number;
+    pageSize: number;
+    uffdMsgSize: number;
+    pageRegionSize: number;
+    userRegsSize: number;
+  };
+}

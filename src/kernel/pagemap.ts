@@ -1,0 +1,86 @@
+// PAGEMAP_SCAN as a loop over bounded batches, returning merged page ranges.
+//
+// The kernel fills at most vec_len regions per call and reports where it stopped in
+// walk_end. That walk_end can be stale after an internal buffer refill (a restart from it
+// may report regions twice), so we restart from the end of the last region we received,
+// and a call that returns fewer regions than vec_len has reached `end`.
+import { openSync, closeSync } from 'node:fs';
+import { native } from './native.js';
+import { USER_ADDR_END } from './syscalls.js';
+
+export interface PageRange {
+  start: number;
+  end: number;
+  categories: number;
+}
+
+export interface ScanOptions {
+  start?: number;
+  end?: number;
+  flags?: number;
+  categoryInverted?: number;
+  categoryMask?: number;
+  categoryAnyofMask?: number;
+  returnMask: number;
+  /** Regions per ioctl (bounds the memory of one call). */
+  batch?: number;
+}
+
+const REGION = 24;
+
+export function openPagemap(pid: number): number {
+  return openSync(`/proc/${pid}/pagemap`, 'r');
+}
+
+export function scanFd(fd: number, o: ScanOptions): PageRange[] {
+  const batch = o.batch ?? 4096;
+  const vec = Buffer.alloc(batch * REGION);
+  const end = Math.min(o.end ?? USER_ADDR_END, USER_ADDR_END);
+  const out: PageRange[] = [];
+  let start = o.start ?? 0;
+  while (start < end) {
+    const { count, walkEnd } = native.pagemapScan(
+      fd,
+      {
+        start,
+        end,
+        flags: o.flags ?? 0,
+        categoryInverted: o.categoryInverted ?? 0,
+        categoryMask: o.categoryMask ?? 0,
+        categoryAnyofMask: o.categoryAnyofMask ?? 0,
+        returnMask: o.returnMask,
+      },
+      vec,
+    );
+    for (let i = 0; i < count; i++) {
+      const r = {
+        start: Number(vec.readBigUInt64LE(i * REGION)),
+        end: Number(vec.readBigUInt64LE(i * REGION + 8)),
+        categories: Number(vec.readBigUInt64LE(i * REGION + 16)),
+      };
+      const last = out[out.length - 1];
+      // A region reported again after a restart overlaps what we have: keep the new part.
+      if (last && r.start < last.end) r.start = last.end;
+      if (r.start >= r.end) continue;
+      if (last && last.end === r.start && last.categories === r.categories) last.end = r.end;
+      else out.push(r);
+    }
+    if (count < batch) break;
+    const lastEnd = out.length ? out[out.length - 1]!.end : walkEnd;
+    start = Math.max(lastEnd, start + 4096);
+  }
+  return out;
+}
+
+export function scanPid(pid: number, o: ScanOptions): PageRange[] {
+  const fd = openPagemap(pid);
+  try {
+    return scanFd(fd, o);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function totalBytes(ranges: PageRange[]): number {
+  return ranges.reduce((s, r) => s + (r.end - r.start), 0);
+}

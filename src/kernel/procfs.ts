@@ -1,0 +1,106 @@
+// Reading /proc/PID: maps (with VmFlags from smaps), status, stat, tasks, limits, auxv.
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+
+export interface MapEntry {
+  start: number;
+  end: number;
+  /** 'rwxp' / 'r--s' ... as in /proc/PID/maps. */
+  perms: string;
+  offset: number;
+  dev: string;
+  inode: number;
+  /** Path, '[heap]', '[stack]', '[vdso]', '' for anonymous, ' (deleted)' kept. */
+  name: string;
+  /** smaps VmFlags (gd, dd, wf, ...) when read with flags. */
+  vmFlags?: string[];
+}
+
+const MAPS_LINE = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) (\S+) (\d+)\s*(.*)$/;
+
+export function parseMaps(text: string): MapEntry[] {
+  const out: MapEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const m = MAPS_LINE.exec(line);
+    if (!m) continue;
+    out.push({
+      start: parseInt(m[1]!, 16),
+      end: parseInt(m[2]!, 16),
+      perms: m[3]!,
+      offset: parseInt(m[4]!, 16),
+      dev: m[5]!,
+      inode: Number(m[6]!),
+      name: m[7]!,
+    });
+  }
+  return out;
+}
+
+export function readMaps(pid: number): MapEntry[] {
+  return parseMaps(readFileSync(`/proc/${pid}/maps`, 'utf8'));
+}
+
+/** Maps plus each VMA's VmFlags, from one read of smaps. */
+export function readSmaps(pid: number): MapEntry[] {
+  const text = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  const out: MapEntry[] = [];
+  for (const line of text.split('\n')) {
+    const m = MAPS_LINE.exec(line);
+    if (m) {
+      out.push(parseMaps(line)[0]!);
+      continue;
+    }
+    if (line.startsWith('VmFlags:') && out.length) out[out.length - 1]!.vmFlags = line.slice(8).trim().split(/\s+/);
+  }
+  return out;
+}
+
+export function readStatus(pid: number): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const line of readFileSync(`/proc/${pid}/status`, 'utf8').split('\n')) {
+    const i = line.indexOf(':');
+    if (i > 0) m.set(line.slice(0, i), line.slice(i + 1).trim());
+  }
+  return m;
+}
+
+/** /proc/PID/stat fields, 1-based as in proc(5); the comm field may hold spaces. */
+export function readStat(pid: number): string[] {
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const close = text.lastIndexOf(')');
+  const head = text.slice(0, text.indexOf(' '));
+  const comm = text.slice(text.indexOf('(') + 1, close);
+  return ['', head, comm, ...text.slice(close + 2).trim().split(' ')];
+}
+
+export function listTasks(pid: number): number[] {
+  return readdirSync(`/proc/${pid}/task`).map(Number).sort((a, b) => a - b);
+}
+
+export function readAuxv(pid: number): bigint[] {
+  const buf = readFileSync(`/proc/${pid}/auxv`);
+  const out: bigint[] = [];
+  for (let i = 0; i + 8 <= buf.length; i += 8) out.push(buf.readBigUInt64LE(i));
+  return out;
+}
+
+export function readLink(path: string): string {
+  return readlinkSync(path);
+}
+
+export interface Rlimit {
+  resource: number;
+  soft: bigint | null;
+  hard: bigint | null;
+}
+
+/** Whether a PID exists, and who holds it (for "PID taken" errors). */
+export function describePid(pid: number): string | null {
+  try {
+    const st = readStatus(pid);
+    const state = st.get('State') ?? '?';
+    return `${st.get('Name') ?? '?'} (state ${state}, parent ${st.get('PPid') ?? '?'})`;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,84 @@
+// Running syscalls inside a stopped thread (see native/inject.cc for the mechanism), with
+// the policy around it: where the `syscall` instruction is, -errno as Errors, and a
+// scratch page for syscalls that take pointers.
+import { native } from './native.js';
+import { remoteErrno } from './errors.js';
+import { readMaps, type MapEntry } from './procfs.js';
+import { MAP, PROT, SYS } from './syscalls.js';
+
+const SYSCALL_INSN = Buffer.from([0x0f, 0x05]);
+
+/** Finds the bytes `0f 05` in an executable mapping, preferring the vDSO (never written). */
+export function findSyscallInsn(pid: number, maps: MapEntry[] = readMaps(pid)): number {
+  const exec = maps.filter((m) => m.perms[2] === 'x' && m.perms[0] === 'r');
+  const ordered = [...exec.filter((m) => m.name === '[vdso]'), ...exec.filter((m) => m.name !== '[vdso]')];
+  for (const m of ordered) {
+    const len = Math.min(m.end - m.start, 1 << 20);
+    const buf = Buffer.alloc(len);
+    let n: number;
+    try {
+      n = native.processVmReadv(pid, buf, 0, [m.start, len]);
+    } catch {
+      continue;
+    }
+    const at = buf.subarray(0, n).indexOf(SYSCALL_INSN);
+    if (at >= 0) return m.start + at;
+  }
+  throw new Error(`pid ${pid}: no readable syscall instruction in any executable mapping`);
+}
+
+export type Arg = number | bigint;
+
+export class Remote {
+  constructor(
+    readonly tid: number,
+    public syscallIp: number,
+  ) {}
+
+  static forThread(tid: number, pid: number = tid): Remote {
+    return new Remote(tid, findSyscallInsn(pid));
+  }
+
+  /** The raw result: negative errno on failure. */
+  raw(nr: number, ...args: Arg[]): bigint {
+    return native.injectSyscall(this.tid, this.syscallIp, nr, args);
+  }
+
+  /** The result as a number; a failure throws with the errno's code. */
+  call(nr: number, name: string, ...args: Arg[]): number {
+    const r = this.raw(nr, ...args);
+    if (r < 0n && r >= -4095n) throw remoteErrno(Number(-r), `remote ${name}(${this.tid})`);
+    return Number(r);
+  }
+
+  mmap(addr: number, len: number, prot: number, flags: number, fd = -1, off = 0): number {
+    return this.call(SYS.mmap, 'mmap', addr, len, prot, flags, fd, off);
+  }
+
+  munmap(addr: number, len: number): void {
+    this.call(SYS.munmap, 'munmap', addr, len);
+  }
+
+  /** Maps a private anonymous scratch area, runs fn, unmaps it even on failure. */
+  withScratch<T>(len: number, fn: (addr: number) => T): T {
+    const addr = this.mmap(0, len, PROT.READ | PROT.WRITE, MAP.PRIVATE | MAP.ANONYMOUS);
+    try {
+      return fn(addr);
+    } finally {
+      this.munmap(addr, len);
+    }
+  }
+}
+
+/** Copy bytes into / out of the target (process_vm_writev / readv), all or throw. */
+export function writeRemote(pid: number, addr: number, data: Buffer): void {
+  const n = native.processVmWritev(pid, data, 0, [addr, data.length]);
+  if (n !== data.length) throw new Error(`process_vm_writev(${pid}, 0x${addr.toString(16)}): short write ${n}/${data.length}`);
+}
+
+export function readRemote(pid: number, addr: number, len: number): Buffer {
+  const buf = Buffer.alloc(len);
+  const n = native.processVmReadv(pid, buf, 0, [addr, len]);
+  if (n !== len) throw new Error(`process_vm_readv(${pid}, 0x${addr.toString(16)}): short read ${n}/${len}`);
+  return buf;
+}
