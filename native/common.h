@@ -20,6 +20,16 @@ int32_t I32(const Napi::Value& v);
 Napi::Value BigU64(Napi::Env env, uint64_t v);
 Napi::Value BigI64(Napi::Env env, int64_t v);
 void RequireArgs(const Napi::CallbackInfo& info, size_t n, const char* fn);
+// Optional trailing arguments: absent or `undefined` gives `def` (TypeScript's `x?: number`
+// lets a caller pass undefined explicitly).
+int32_t OptI32(const Napi::CallbackInfo& info, size_t i, int32_t def);
+uint64_t OptU64(const Napi::CallbackInfo& info, size_t i, uint64_t def);
+// Typed arguments: a wrong type throws EINVAL like any bad argument, never an Error without
+// a code (which is what node-addon-api's unchecked As<>() gives).
+Napi::Buffer<uint8_t> BufferArg(const Napi::Value& v, const char* fn);
+Napi::Array ArrayArg(const Napi::Value& v, const char* fn);
+Napi::Object ObjectArg(const Napi::Value& v, const char* fn);
+std::string StringArg(const Napi::Value& v, const char* fn);
 
 // "name(arg)" for error messages.
 std::string Call(const char* name, long long arg);

@@ -63,6 +63,34 @@ void RequireArgs(const Napi::CallbackInfo& info, size_t n, const char* fn) {
   if (info.Length() < n) ThrowEinval(info.Env(), std::string(fn) + ": expected " + std::to_string(n) + " arguments");
 }
 
+int32_t OptI32(const Napi::CallbackInfo& info, size_t i, int32_t def) {
+  return info.Length() > i && !info[i].IsUndefined() ? I32(info[i]) : def;
+}
+
+uint64_t OptU64(const Napi::CallbackInfo& info, size_t i, uint64_t def) {
+  return info.Length() > i && !info[i].IsUndefined() ? U64(info[i]) : def;
+}
+
+Napi::Buffer<uint8_t> BufferArg(const Napi::Value& v, const char* fn) {
+  if (!v.IsBuffer()) ThrowEinval(v.Env(), std::string(fn) + ": expected a Buffer");
+  return v.As<Napi::Buffer<uint8_t>>();
+}
+
+Napi::Array ArrayArg(const Napi::Value& v, const char* fn) {
+  if (!v.IsArray()) ThrowEinval(v.Env(), std::string(fn) + ": expected an array");
+  return v.As<Napi::Array>();
+}
+
+Napi::Object ObjectArg(const Napi::Value& v, const char* fn) {
+  if (!v.IsObject()) ThrowEinval(v.Env(), std::string(fn) + ": expected an object");
+  return v.As<Napi::Object>();
+}
+
+std::string StringArg(const Napi::Value& v, const char* fn) {
+  if (!v.IsString()) ThrowEinval(v.Env(), std::string(fn) + ": expected a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
 std::string Call(const char* name, long long arg) { return std::string(name) + "(" + std::to_string(arg) + ")"; }
 
 // errnoName(n) lets TypeScript name raw -errno results of injected syscalls the same way.

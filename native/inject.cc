@@ -76,9 +76,11 @@ static Napi::Value InjectSyscall(const Napi::CallbackInfo& info) {
   uint64_t ip = U64(info[1]);
   uint64_t nr = U64(info[2]);
   uint64_t a[6] = {0, 0, 0, 0, 0, 0};
-  if (info.Length() > 3 && info[3].IsArray()) {
-    auto arr = info[3].As<Napi::Array>();
-    for (uint32_t i = 0; i < arr.Length() && i < 6; i++) a[i] = U64(arr.Get(i));
+  if (info.Length() > 3 && !info[3].IsUndefined()) {
+    auto arr = ArrayArg(info[3], "injectSyscall");
+    // A syscall takes at most six arguments: more is a caller's mistake, not to be dropped.
+    if (arr.Length() > 6) ThrowErrno(env, EINVAL, Call("injectSyscall args", arr.Length()));
+    for (uint32_t i = 0; i < arr.Length(); i++) a[i] = U64(arr.Get(i));
   }
   user_regs_struct saved;
   if (ptrace(PTRACE_GETREGS, pid, 0, &saved) == -1) ThrowErrno(env, errno, Call("ptrace(PTRACE_GETREGS)", pid));

@@ -26,9 +26,9 @@ static Transfer Prepare(const Napi::CallbackInfo& info, bool write, const char* 
   Transfer t;
   t.pid = I32(info[0]);
   t.write = write;
-  auto buf = info[1].As<Napi::Buffer<uint8_t>>();
+  auto buf = BufferArg(info[1], fn);
   size_t off = U64(info[2]);
-  auto ranges = info[3].As<Napi::Array>();
+  auto ranges = ArrayArg(info[3], fn);
   uint32_t n = ranges.Length();
   if (n % 2 || off > buf.Length()) ThrowErrno(info.Env(), EINVAL, Call(fn, t.pid));
   size_t total = 0;

@@ -14,8 +14,9 @@ namespace criu {
 // poll(fds, events, timeoutMs) -> revents per fd (0 when nothing happened).
 static Napi::Value Poll(const Napi::CallbackInfo& info) {
   RequireArgs(info, 3, "poll");
-  auto fds = info[0].As<Napi::Array>();
-  auto events = info[1].As<Napi::Array>();
+  auto fds = ArrayArg(info[0], "poll");
+  auto events = ArrayArg(info[1], "poll");
+  if (events.Length() != fds.Length()) ThrowErrno(info.Env(), EINVAL, Call("poll events", events.Length()));
   std::vector<struct pollfd> p(fds.Length());
   for (uint32_t i = 0; i < p.size(); i++) {
     p[i].fd = I32(fds.Get(i));

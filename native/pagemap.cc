@@ -22,8 +22,8 @@ static uint64_t Field(const Napi::Object& o, const char* key) {
 static Napi::Value Scan(const Napi::CallbackInfo& info) {
   RequireArgs(info, 3, "pagemapScan");
   int fd = I32(info[0]);
-  auto o = info[1].As<Napi::Object>();
-  auto vec = info[2].As<Napi::Buffer<uint8_t>>();
+  auto o = ObjectArg(info[1], "pagemapScan");
+  auto vec = BufferArg(info[2], "pagemapScan");
   struct pm_scan_arg a;
   a.size = sizeof(a);
   a.flags = Field(o, "flags");

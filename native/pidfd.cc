@@ -13,7 +13,7 @@ namespace criu {
 static Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
   RequireArgs(info, 1, "pidfdOpen");
   int pid = I32(info[0]);
-  long fd = syscall(SYS_pidfd_open, pid, info.Length() > 1 ? I32(info[1]) : 0);
+  long fd = syscall(SYS_pidfd_open, pid, OptI32(info, 1, 0));
   if (fd == -1) ThrowErrno(info.Env(), errno, Call("pidfd_open", pid));
   return Napi::Number::New(info.Env(), fd);
 }
@@ -22,7 +22,7 @@ static Napi::Value PidfdGetfd(const Napi::CallbackInfo& info) {
   RequireArgs(info, 2, "pidfdGetfd");
   int pidfd = I32(info[0]);
   int target = I32(info[1]);
-  long fd = syscall(SYS_pidfd_getfd, pidfd, target, info.Length() > 2 ? I32(info[2]) : 0);
+  long fd = syscall(SYS_pidfd_getfd, pidfd, target, OptI32(info, 2, 0));
   if (fd == -1) ThrowErrno(info.Env(), errno, Call("pidfd_getfd", target));
   return Napi::Number::New(info.Env(), fd);
 }

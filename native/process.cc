@@ -28,7 +28,7 @@ static Napi::Object WaitResult(Napi::Env env, pid_t pid, int status) {
 static Napi::Value Waitpid(const Napi::CallbackInfo& info) {
   RequireArgs(info, 1, "waitpid");
   int pid = I32(info[0]);
-  int options = info.Length() > 1 ? I32(info[1]) : 0;
+  int options = OptI32(info, 1, 0);
   int status = 0;
   pid_t r;
   do r = waitpid(pid, &status, options | __WALL);
@@ -63,7 +63,7 @@ class WaitWorker : public Napi::AsyncWorker {
 
 static Napi::Value WaitpidAsync(const Napi::CallbackInfo& info) {
   RequireArgs(info, 1, "waitpidAsync");
-  auto* w = new WaitWorker(info.Env(), I32(info[0]), info.Length() > 1 ? I32(info[1]) : 0);
+  auto* w = new WaitWorker(info.Env(), I32(info[0]), OptI32(info, 1, 0));
   auto p = w->Promise();
   w->Queue();
   return p;
@@ -71,14 +71,14 @@ static Napi::Value WaitpidAsync(const Napi::CallbackInfo& info) {
 
 // clone3Stub(setTid, path, seizeOptions) -> pid.
 // Forks a child (clone3, with set_tid when setTid > 0) that waits until this thread has
-// PTRACE_SEIZEd it, closes every fd above 2 and execs `path`. Returns once the child sits in
-// its PTRACE_EVENT_EXEC stop, before its first instruction. The child of a multi-threaded
+// PTRACE_SEIZEd it, closes every fd above 2, keeps 0-2 across the exec, and execs `path`. Returns once the child sits in
+// a stop at a user-mode instruction boundary right after exec, ready for injection. The child of a multi-threaded
 // Node process may only make raw syscalls before exec, which is all it does.
 static Napi::Value Clone3Stub(const Napi::CallbackInfo& info) {
   RequireArgs(info, 3, "clone3Stub");
   Napi::Env env = info.Env();
   int setTid = I32(info[0]);
-  std::string path = info[1].As<Napi::String>().Utf8Value();
+  std::string path = StringArg(info[1], "clone3Stub");
   unsigned long options = U64(info[2]) | PTRACE_O_TRACEEXEC;
   int gate[2];
   if (pipe2(gate, O_CLOEXEC) == -1) ThrowErrno(env, errno, "pipe2(clone3Stub)");
@@ -100,8 +100,11 @@ static Napi::Value Clone3Stub(const Napi::CallbackInfo& info) {
     while (syscall(SYS_read, gate[0], &c, 1) == -1 && errno == EINTR) {
     }
     syscall(SYS_close_range, 3, ~0U, 0);
+    // Node opens its stdio with O_CLOEXEC; the stub keeps 0-2 (--shell-job hands them on).
+    for (int fd = 0; fd < 3; fd++) syscall(SYS_fcntl, fd, F_SETFD, 0);
     syscall(SYS_execve, argv[0], argv, envp);
-    syscall(SYS_exit_group, 127);
+    // The exit status carries execve's errno to the parent (errno values fit in 8 bits).
+    syscall(SYS_exit_group, errno);
   }
   int err = errno;
   close(gate[0]);
@@ -109,8 +112,10 @@ static Napi::Value Clone3Stub(const Napi::CallbackInfo& info) {
     close(gate[1]);
     ThrowErrno(env, err, Call("clone3(set_tid)", setTid));
   }
+  // gate[1] is closed (and set to -1) once the child is let go: never close it twice, the
+  // number may belong to another thread's fd by then.
   auto fail = [&](int e, const char* what) {
-    close(gate[1]);
+    if (gate[1] >= 0) close(gate[1]);
     kill(pid, SIGKILL);
     int st;
     waitpid(pid, &st, __WALL);
@@ -119,13 +124,22 @@ static Napi::Value Clone3Stub(const Napi::CallbackInfo& info) {
   if (ptrace(PTRACE_SEIZE, pid, 0, (void*)options) == -1) fail(errno, "ptrace(PTRACE_SEIZE)");
   if (write(gate[1], "x", 1) != 1) fail(errno, "write(clone3Stub gate)");
   close(gate[1]);
+  gate[1] = -1;
   int status;
   for (;;) {
     pid_t r = waitpid(pid, &status, __WALL);
     if (r == -1 && errno == EINTR) continue;
     if (r == -1) fail(errno, "waitpid(clone3Stub)");
-    if (WIFEXITED(status) || WIFSIGNALED(status)) ThrowErrno(env, ENOEXEC, "execve(" + path + ")");
-    if (WIFSTOPPED(status) && (status >> 16) == PTRACE_EVENT_EXEC) break;
+    if (WIFEXITED(status)) ThrowErrno(env, WEXITSTATUS(status) ? WEXITSTATUS(status) : ENOEXEC, "execve(" + path + ")");
+    if (WIFSIGNALED(status)) ThrowErrno(env, ENOEXEC, "execve(" + path + ")");
+    if (WIFSTOPPED(status) && (status >> 16) == PTRACE_EVENT_EXEC) {
+      // That stop is still inside execve: registers set now would be overwritten by its
+      // return value. One single-step leaves the syscall and stops at a clean user-mode
+      // instruction boundary (the stub's first instruction has run; it is harmless).
+      if (ptrace(PTRACE_SINGLESTEP, pid, 0, 0) == -1) fail(errno, "ptrace(PTRACE_SINGLESTEP)");
+      continue;
+    }
+    if (WIFSTOPPED(status) && (status >> 16) == 0 && WSTOPSIG(status) == SIGTRAP) break;
     // Anything else before the exec (a stray signal): pass it on and keep waiting.
     int sig = WIFSTOPPED(status) && (status >> 16) == 0 ? WSTOPSIG(status) : 0;
     if (ptrace(PTRACE_CONT, pid, 0, (void*)(long)sig) == -1) fail(errno, "ptrace(PTRACE_CONT)");
@@ -152,7 +166,7 @@ static Napi::Value Prctl(const Napi::CallbackInfo& info) {
   RequireArgs(info, 1, "prctl");
   int option = I32(info[0]);
   unsigned long a[4] = {0, 0, 0, 0};
-  for (size_t i = 0; i < 4 && i + 1 < info.Length(); i++) a[i] = U64(info[i + 1]);
+  for (size_t i = 0; i < 4; i++) a[i] = OptU64(info, i + 1, 0);
   int r = prctl(option, a[0], a[1], a[2], a[3]);
   if (r == -1) ThrowErrno(info.Env(), errno, Call("prctl", option));
   return Napi::Number::New(info.Env(), r);

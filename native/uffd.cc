@@ -16,7 +16,7 @@
 namespace criu {
 
 static Napi::Value Userfaultfd(const Napi::CallbackInfo& info) {
-  int flags = info.Length() > 0 ? I32(info[0]) : O_CLOEXEC | O_NONBLOCK;
+  int flags = OptI32(info, 0, O_CLOEXEC | O_NONBLOCK);
   long fd = syscall(SYS_userfaultfd, flags);
   if (fd == -1) ThrowErrno(info.Env(), errno, Call("userfaultfd", flags));
   return Napi::Number::New(info.Env(), fd);
@@ -64,7 +64,7 @@ static void ThrowPartial(Napi::Env env, int err, const char* call, uint64_t addr
 static Napi::Value Copy(const Napi::CallbackInfo& info) {
   RequireArgs(info, 6, "uffdCopy");
   int fd = I32(info[0]);
-  auto buf = info[2].As<Napi::Buffer<uint8_t>>();
+  auto buf = BufferArg(info[2], "uffdCopy");
   size_t off = U64(info[3]);
   struct uffdio_copy c;
   c.dst = U64(info[1]);
@@ -113,7 +113,7 @@ static Napi::Value Wake(const Napi::CallbackInfo& info) {
 static Napi::Value Read(const Napi::CallbackInfo& info) {
   RequireArgs(info, 2, "uffdRead");
   int fd = I32(info[0]);
-  auto buf = info[1].As<Napi::Buffer<uint8_t>>();
+  auto buf = BufferArg(info[1], "uffdRead");
   size_t cap = buf.Length() - buf.Length() % sizeof(struct uffd_msg);
   ssize_t n;
   do n = read(fd, buf.Data(), cap);

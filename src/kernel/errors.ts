@@ -1,16 +1,9 @@
-// Errors with a stable `code` and the failing step as `cause`, for the CLI's one catch.
+// Errors from injected syscalls, shaped like the addon's own (code = errno name).
 import { native } from './native.js';
 
-export class CriuError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'CriuError';
-    this.code = code;
-  }
-}
+export { CriuError, inStage } from '../errors.js';
 
-/** An injected syscall's -errno as an Error shaped like the addon's own. */
+/** An injected syscall's -errno as an Error with `code`, `errno` and `syscall`. */
 export function remoteErrno(errno: number, call: string): Error {
   const code = native.errnoName(errno);
   const e = new Error(`${call}: ${native.strerror(errno)} (${code})`) as Error & {
@@ -22,12 +15,4 @@ export function remoteErrno(errno: number, call: string): Error {
   e.errno = errno;
   e.syscall = call;
   return e;
-}
-
-/** Wraps a failure with the stage and pid it happened in, keeping it as `cause`. */
-export function inStage(stage: string, pid: number | undefined, e: unknown): CriuError {
-  if (e instanceof CriuError && e.message.startsWith(stage)) return e;
-  const code = e instanceof Error && typeof (e as { code?: unknown }).code === 'string' ? (e as unknown as { code: string }).code : 'EFAIL';
-  const what = e instanceof Error ? e.message : String(e);
-  return new CriuError(code, `${stage}${pid === undefined ? '' : ` (pid ${pid})`}: ${what}`, { cause: e });
 }

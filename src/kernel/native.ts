@@ -1,23 +1,12 @@
 // Loads the addon and the restore stub built by `npm install` (binding.gyp at the root).
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { packageRoot } from '../paths.js';
 import type { NativeApi, NativeError } from './native-api.js';
 
 export type { NativeApi, NativeError } from './native-api.js';
-
-/** The package root, found from this file whether it runs from src/ or dist/src/. */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && JSON.parse(readFileSync(pkg, 'utf8')).name === 'criu-ts') return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new Error('criu-ts: cannot find the package root');
-    dir = up;
-  }
-}
+export { packageRoot } from '../paths.js';
 
 const root = packageRoot();
 const addonPath = join(root, 'build', 'Release', 'criu_native.node');

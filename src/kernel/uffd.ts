@@ -85,6 +85,9 @@ export interface CopyResult {
  * Runs a fill ioctl (COPY or ZEROPAGE) over [0, len), going on past pages that are already
  * there: a batch containing one fails with EAGAIN and a partial count, a batch starting
  * with one fails with EEXIST; we skip that page and go on.
+ * EAGAIN with nothing done is different: the target's layout is changing (a fork, mremap,
+ * madvise or munmap event waits for the server to read it). Nothing was filled and the page
+ * is not there, so it is thrown: the caller reads its events and tries again.
  */
 function fillSkipping(len: number, op: (done: number) => number): CopyResult {
   let done = 0;
@@ -96,7 +99,7 @@ function fillSkipping(len: number, op: (done: number) => number): CopyResult {
       const partial = (e as { copied?: number }).copied ?? 0;
       if (hasCode(e, 'EAGAIN') && partial > 0) {
         done += partial;
-      } else if (hasCode(e, 'EEXIST', 'EAGAIN')) {
+      } else if (hasCode(e, 'EEXIST')) {
         done += 4096;
         skipped += 4096;
       } else {

@@ -1,10 +1,10 @@
 // C fixture programs under test/fixtures/*.c, built with gcc into test/fixtures/bin/.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, statSync, existsSync } from 'node:fs';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { packageRoot } from '../../src/paths.js';
 
-export const fixturesDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
+export const fixturesDir = join(packageRoot(), 'test', 'fixtures');
 export const fixturesBin = join(fixturesDir, 'bin');
 
 export function buildFixtures(): void {

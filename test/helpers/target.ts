@@ -4,6 +4,7 @@
 // stops we trace in-process. The shell waits for the victim and reaps it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { fixture } from './fixtures.js';
 
 export class Target {
   readonly lines: string[] = [];
@@ -64,7 +65,7 @@ export class Target {
 }
 
 export async function startTarget(cmd: string, args: string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<Target> {
-  const shell = spawn('/bin/sh', ['-c', 'exec 4<&0; "$@" <&4 4<&- 3>&- & echo $! >&3; exec 3>&-; wait $!', 'sh', cmd, ...args], {
+  const shell = spawn('/bin/sh', ['-c', 'exec 4<&0; "$@" <&4 4<&- 3>&- & echo $! >&3; exec 3>&-; wait $!', 'sh', fixture('launch'), cmd, ...args], {
     stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
     env,
   });

@@ -1,0 +1,44 @@
+// What every dump stage gets: options, logger, statistics, the fault switch.
+import type { Logger } from '../log.js';
+import { CriuError } from '../errors.js';
+
+export interface DumpOptions {
+  pid: number;
+  imagesDir: string;
+  leaveRunning?: boolean;
+  shellJob?: boolean;
+  /** zstd level for page frames (3 never collapsed on bad data here; 1 did). */
+  compressionLevel?: number;
+  /** Compression worker threads (default: one per core). */
+  compressThreads?: number;
+}
+
+export interface Stats {
+  [name: string]: number;
+}
+
+export interface DumpContext {
+  opts: DumpOptions;
+  log: Logger;
+  stats: Stats;
+  /** Test-only fault switch (CRIU_TS_FAULT=stage:fail|kill), see faultPoint. */
+  fault: string | undefined;
+}
+
+/**
+ * A named point where tests can make the dump fail (`fail`: throw, as any error would) or
+ * die (`kill`: SIGKILL ourselves, as a crash or OOM would) to prove the target survives.
+ */
+export function faultPoint(ctx: { fault: string | undefined; log: Logger }, name: string): void {
+  if (!ctx.fault) return;
+  const [where, how] = ctx.fault.split(':');
+  if (where !== name) return;
+  ctx.log.warn(`fault injection at ${name}: ${how}`);
+  if (how === 'kill') process.kill(process.pid, 'SIGKILL');
+  throw new CriuError('EFAULTINJ', `fault injected at ${name}`);
+}
+
+export function timer(): () => number {
+  const t0 = process.hrtime.bigint();
+  return () => Number(process.hrtime.bigint() - t0) / 1e6;
+}

@@ -1,0 +1,59 @@
+// Stopping every thread of a process and letting them go again.
+//
+// Threads can be created while we seize the others, so we list /proc/PID/task again until
+// a pass finds nothing new. Every seized thread sits in a PTRACE_EVENT_STOP.
+import { hasCode } from '../kernel/native.js';
+import { detach, seizeAndStop } from '../kernel/ptrace.js';
+import { listTasks } from '../kernel/procfs.js';
+import { CriuError } from '../errors.js';
+import type { Logger } from '../log.js';
+
+export interface Frozen {
+  pid: number;
+  /** Seized thread ids, leader first. */
+  tids: number[];
+  /** The signal of a group stop the process was already in, or 0. */
+  stoppedBy: number;
+}
+
+export function freezeProcess(pid: number, log: Logger): Frozen {
+  const seized: number[] = [];
+  let stoppedBy = 0;
+  try {
+    for (let pass = 0; pass < 100; pass++) {
+      let tasks: number[];
+      try {
+        tasks = listTasks(pid);
+      } catch (e) {
+        throw new CriuError('ESRCH', `process ${pid} does not exist`, { cause: e });
+      }
+      const fresh = tasks.filter((t) => !seized.includes(t));
+      if (fresh.length === 0) {
+        const tids = [pid, ...seized.filter((t) => t !== pid)];
+        if (!seized.includes(pid)) throw new CriuError('ESRCH', `process ${pid}: its leader thread is gone`);
+        log.debug(`froze ${pid}: threads ${tids.join(' ')}`);
+        return { pid, tids, stoppedBy };
+      }
+      for (const tid of fresh) {
+        try {
+          const info = seizeAndStop(tid, 0);
+          if (info.groupStopped) stoppedBy = info.stopSignal;
+          seized.push(tid);
+        } catch (e) {
+          // A thread that exited between the listing and the seize is simply gone.
+          if (hasCode(e, 'ESRCH') && tid !== pid) continue;
+          if (hasCode(e, 'EPERM')) throw new CriuError('EPERM', `cannot trace ${tid}: permission denied (already traced, or not root?)`, { cause: e });
+          throw e;
+        }
+      }
+    }
+    throw new CriuError('EAGAIN', `process ${pid} keeps creating threads; could not freeze it`);
+  } catch (e) {
+    for (const t of seized) detach(t);
+    throw e;
+  }
+}
+
+export function thaw(f: Frozen): void {
+  for (const t of f.tids) detach(t);
+}

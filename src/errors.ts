@@ -1,0 +1,22 @@
+// Errors with a stable `code` and the failing step as `cause`, for the CLI's one catch.
+// No dependency on the addon: image code and the CLI use these too.
+
+export class CriuError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'CriuError';
+    this.code = code;
+  }
+}
+
+export function errorCode(e: unknown): string | undefined {
+  return e instanceof Error && typeof (e as { code?: unknown }).code === 'string' ? (e as unknown as { code: string }).code : undefined;
+}
+
+/** Wraps a failure with the stage and pid it happened in, keeping it as `cause`. */
+export function inStage(stage: string, pid: number | undefined, e: unknown): CriuError {
+  if (e instanceof CriuError && e.message.startsWith(stage)) return e;
+  const what = e instanceof Error ? e.message : String(e);
+  return new CriuError(errorCode(e) ?? 'EFAIL', `${stage}${pid === undefined ? '' : ` (pid ${pid})`}: ${what}`, { cause: e });
+}

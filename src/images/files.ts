@@ -1,0 +1,32 @@
+// files-PID.json: the fd table. Each fd has its number, kind, open flags and kind-specific
+// state; a deleted-but-open file's content is saved beside it as ghost-PID-FD.zst.
+import { readJson, writeJson } from './io.js';
+import { arr, bool, literal, obj, opt, str, uint, type Infer } from './schema.js';
+
+export const filesFile = (pid: number) => `files-${pid}.json`;
+export const ghostFile = (pid: number, fd: number) => `ghost-${pid}-${fd}.zst`;
+
+export const fdSchema = obj({
+  fd: uint,
+  /**
+   * reg: a regular file (path, offset); dir: a directory; devnull etc: character devices
+   * reopened by path; inherited: --shell-job std fds, taken from the restoring process.
+   */
+  kind: literal('reg', 'dir', 'chr', 'inherited'),
+  /** open(2) flags as fdinfo shows them (access mode, O_APPEND, O_NONBLOCK ...), without O_CLOEXEC. */
+  flags: uint,
+  cloexec: bool,
+  path: opt(str),
+  pos: opt(uint),
+  deleted: opt(obj({ ghost: str, size: uint, mode: uint })),
+  /** What was there (for show and for errors): "pipe:[123]", "/dev/pts/0" ... */
+  target: str,
+});
+
+export const filesSchema = obj({ pid: uint, fds: arr(fdSchema) });
+
+export type Files = Infer<typeof filesSchema>;
+export type FdEntry = Infer<typeof fdSchema>;
+
+export const writeFiles = (dir: string, f: Files) => writeJson(dir, filesFile(f.pid), f);
+export const readFiles = (dir: string, pid: number): Files => readJson(dir, filesFile(pid), filesSchema);

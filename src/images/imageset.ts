@@ -1,0 +1,137 @@
+// An image set read and validated as a whole before anything acts on it, and the page
+// resolution across a pre-dump chain (each page from the newest set that has it).
+import { existsSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { readCore, type Core } from './core.js';
+import { ImageError } from './errors.js';
+import { readFiles, type Files } from './files.js';
+import { INVENTORY, readInventory, type Inventory } from './inventory.js';
+import { readMm, type Mm } from './mm.js';
+import { PAGE, RangeKind, firstRangeAfter } from './pagemap.js';
+import { PagesReader } from './pages.js';
+import { PSTREE, readPstree, type Pstree } from './pstree.js';
+
+export interface ImageSet {
+  dir: string;
+  inventory: Inventory;
+  pstree: Pstree;
+  cores: Map<number, Core>;
+  mms: Map<number, Mm>;
+  files: Map<number, Files>;
+}
+
+/** Reads every metadata file of the set in DIR and checks they agree with each other. */
+export function loadImageSet(dir: string): ImageSet {
+  if (!existsSync(join(dir, INVENTORY))) {
+    if (!existsSync(dir)) throw new ImageError(dir, 'no such directory');
+    throw new ImageError(join(dir, INVENTORY), 'missing: not an image set, or a dump that did not finish');
+  }
+  const inventory = readInventory(dir);
+  const pstree = readPstree(dir);
+  const cores = new Map<number, Core>();
+  const mms = new Map<number, Mm>();
+  const files = new Map<number, Files>();
+  const pids = pstree.processes.map((p) => p.pid);
+  if (!pids.includes(inventory.rootPid)) throw new ImageError(join(dir, PSTREE), `root pid ${inventory.rootPid} is not in the tree`);
+  for (const p of pstree.processes) {
+    if (!p.threads.includes(p.pid)) throw new ImageError(join(dir, PSTREE), `process ${p.pid}: its leader is not among its threads`);
+    for (const tid of p.threads) {
+      const core = readCore(dir, tid);
+      if (core.tid !== tid || core.pid !== p.pid) throw new ImageError(join(dir, `core-${tid}.json`), `holds thread ${core.tid} of ${core.pid}, expected ${tid} of ${p.pid}`);
+      if (tid === p.pid && !core.process) throw new ImageError(join(dir, `core-${tid}.json`), 'the leader thread has no process state');
+      cores.set(tid, core);
+    }
+    const mm = readMm(dir, p.pid);
+    if (mm.pid !== p.pid) throw new ImageError(join(dir, `mm-${p.pid}.json`), `holds pid ${mm.pid}`);
+    mms.set(p.pid, mm);
+    const f = readFiles(dir, p.pid);
+    if (f.pid !== p.pid) throw new ImageError(join(dir, `files-${p.pid}.json`), `holds pid ${f.pid}`);
+    files.set(p.pid, f);
+  }
+  return { dir, inventory, pstree, cores, mms, files };
+}
+
+/** The set and its parents, newest first. A broken or mismatched link is an ImageError. */
+export function loadChain(dir: string): ImageSet[] {
+  const chain = [loadImageSet(dir)];
+  const seen = new Set([resolve(dir)]);
+  for (;;) {
+    const child = chain[chain.length - 1]!;
+    const rel = child.inventory.parent;
+    if (rel === null) return chain;
+    const pdir = resolve(child.dir, rel);
+    const where = join(child.dir, INVENTORY);
+    if (seen.has(pdir)) throw new ImageError(where, `parent chain loops back to ${pdir}`);
+    seen.add(pdir);
+    if (!existsSync(pdir)) throw new ImageError(where, `parent set ${rel} (${pdir}) does not exist`);
+    let parent: ImageSet;
+    try {
+      parent = loadImageSet(pdir);
+    } catch (e) {
+      throw new ImageError(where, `parent set ${rel} is unusable: ${(e as Error).message}`, { cause: e });
+    }
+    if (parent.inventory.id !== child.inventory.parentId) {
+      throw new ImageError(where, `parent set ${rel} is not the one this set was made from (id ${parent.inventory.id}, expected ${child.inventory.parentId})`);
+    }
+    if (parent.inventory.rootPid !== child.inventory.rootPid) {
+      throw new ImageError(where, `parent set ${rel} is of process ${parent.inventory.rootPid}, not ${child.inventory.rootPid}`);
+    }
+    chain.push(parent);
+  }
+}
+
+/** A run of pages and where its content comes from. */
+export type Segment =
+  | { start: number; len: number; zero: true }
+  | { start: number; len: number; zero: false; set: number; streamOff: number };
+
+/**
+ * Resolves the pages of `pid` in chain[0] into segments, following PARENT ranges down the
+ * chain. A page the newest set says is in a parent, but which no parent holds, is an error.
+ */
+export function resolvePages(readers: PagesReader[], pid: number): Segment[] {
+  const out: Segment[] = [];
+  const walk = (level: number, start: number, len: number, strict: boolean) => {
+    const r = readers[level];
+    if (!r) throw new ImageError(readers[level - 1]!.path, `pages 0x${start.toString(16)}+${len} are promised by a parent set, but there is none`);
+    const ranges = r.index.ranges;
+    let at = start;
+    const end = start + len;
+    for (let i = firstRangeAfter(ranges, at); i < ranges.length && at < end; i++) {
+      const g = ranges[i]!;
+      const gEnd = g.start + g.nrPages * PAGE;
+      if (g.start >= end) break;
+      if (g.start > at && strict) {
+        throw new ImageError(r.path, `pages 0x${at.toString(16)}-0x${g.start.toString(16)} of pid ${pid} are promised by a child set but absent here`);
+      }
+      const s = Math.max(at, g.start);
+      const e = Math.min(end, gEnd);
+      if (g.kind === RangeKind.Data) out.push({ start: s, len: e - s, zero: false, set: level, streamOff: g.streamOff + (s - g.start) });
+      else if (g.kind === RangeKind.Zero) out.push({ start: s, len: e - s, zero: true });
+      else walk(level + 1, s, e - s, true);
+      at = e;
+    }
+    if (at < end && strict) {
+      throw new ImageError(r.path, `pages 0x${at.toString(16)}-0x${end.toString(16)} of pid ${pid} are promised by a child set but absent here`);
+    }
+  };
+  walk(0, 0, Number.MAX_SAFE_INTEGER - PAGE + 1, false);
+  return out;
+}
+
+/** Opens the page readers of pid along the chain (newest first). */
+export function openChainReaders(chain: ImageSet[], pid: number): PagesReader[] {
+  const readers: PagesReader[] = [];
+  try {
+    for (const s of chain) readers.push(PagesReader.open(s.dir, pid));
+  } catch (e) {
+    for (const r of readers) r.close();
+    throw e;
+  }
+  return readers;
+}
+
+/** Files in DIR that belong to no image kind (foreign files). */
+export function listFiles(dir: string): string[] {
+  return readdirSync(dir).sort();
+}

@@ -1,0 +1,53 @@
+// inventory.json: what this set is (dump or pre-dump), its format version, its parent in a
+// pre-dump chain, and statistics. Written last: a set without it is incomplete.
+import { join } from 'node:path';
+import { ImageError } from './errors.js';
+import { readJson, writeJson } from './io.js';
+import { arr, literal, nullable, num, obj, opt, record, str, uint, bool, type Infer } from './schema.js';
+
+export const INVENTORY = 'inventory.json';
+export const FORMAT_NAME = 'criu-ts';
+export const FORMAT_VERSION = 1;
+
+
+export const inventorySchema = obj({
+  format: literal(FORMAT_NAME),
+  version: literal(FORMAT_VERSION),
+  /** Random id of this set; a child set names its parent's id, so a swapped parent is caught. */
+  id: str,
+  kind: literal('dump', 'pre-dump'),
+  createdAt: str,
+  toolVersion: str,
+  kernel: str,
+  arch: literal('x86_64'),
+  pageSize: literal(4096),
+  rootPid: uint,
+  pids: arr(uint),
+  /** Relative path of the parent set (pre-dump chains), or null. */
+  parent: nullable(str),
+  parentId: nullable(str),
+  options: obj({ shellJob: bool, leaveRunning: bool, trackMem: opt(bool) }),
+  /** Numbers only: durations in ms, sizes in bytes, counts. */
+  stats: record(num),
+  notes: opt(arr(str)),
+});
+
+export type Inventory = Infer<typeof inventorySchema>;
+
+export function writeInventory(dir: string, inv: Inventory): void {
+  writeJson(dir, INVENTORY, inv);
+}
+
+/** Reads the inventory, refusing foreign files and newer format versions with a clear message. */
+export function readInventory(dir: string): Inventory {
+  const path = join(dir, INVENTORY);
+  // Look at format and version alone first, so a newer set gets "upgrade", not a field error.
+  const h = readJson(dir, INVENTORY, (v) => (typeof v === 'object' && v !== null ? (v as { format?: unknown; version?: unknown }) : {}));
+  if (h.format !== FORMAT_NAME) throw new ImageError(path, 'not a criu-ts image set (format field missing or foreign)');
+  if (typeof h.version !== 'number' || !Number.isInteger(h.version)) throw new ImageError(path, 'version: expected an integer');
+  if (h.version > FORMAT_VERSION) {
+    throw new ImageError(path, `image format version ${h.version} is newer than this tool understands (${FORMAT_VERSION}); upgrade criu-ts`);
+  }
+  if (h.version !== FORMAT_VERSION) throw new ImageError(path, `image format version ${h.version} is not supported (this tool reads ${FORMAT_VERSION})`);
+  return readJson(dir, INVENTORY, inventorySchema);
+}

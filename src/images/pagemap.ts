@@ -1,0 +1,174 @@
+// pagemap-PID.bin: the page index of one process in one image set.
+//
+//   header (64 bytes)  magic "CRTSPMAP", version, page size, frame size, counts, CRCs
+//   ranges (32 bytes each, sorted, disjoint): start, nrPages, kind, streamOff
+//   frames (24 bytes each): fileOff, compSize, rawSize, crc32 of the compressed bytes
+//
+// A DATA range's pages sit in the set's page stream at streamOff; the stream is cut into
+// frames of frameRawSize bytes (the last may be shorter), each one independent zstd frame
+// in pages-PID.zst, so any page is found with one division and read with one frame.
+// PARENT: the page is unchanged since the parent set (pre-dump chains). ZERO: reads as zero.
+// Pages of a VMA in no range were never present: fresh memory (or the file's content).
+import { crc32 } from 'node:zlib';
+import { ImageError } from './errors.js';
+
+export const PAGE = 4096;
+export const MAGIC = 'CRTSPMAP';
+export const PAGEMAP_VERSION = 1;
+export const HEADER_SIZE = 64;
+export const RANGE_SIZE = 32;
+export const FRAME_SIZE = 24;
+
+export const enum RangeKind {
+  Data = 0,
+  Parent = 1,
+  Zero = 2,
+}
+
+export interface PageRangeEntry {
+  start: number;
+  nrPages: number;
+  kind: RangeKind;
+  /** Byte offset in the page stream (Data only). */
+  streamOff: number;
+}
+
+export interface FrameEntry {
+  fileOff: number;
+  compSize: number;
+  rawSize: number;
+  crc: number;
+}
+
+export interface PagemapIndex {
+  frameRawSize: number;
+  ranges: PageRangeEntry[];
+  frames: FrameEntry[];
+  /** Size of pages-PID.zst. */
+  pagesBytes: number;
+  /** Length of the page stream (sum of Data ranges). */
+  rawBytes: number;
+}
+
+export function encodePagemap(ix: PagemapIndex): Buffer {
+  const buf = Buffer.alloc(HEADER_SIZE + ix.ranges.length * RANGE_SIZE + ix.frames.length * FRAME_SIZE);
+  buf.write(MAGIC, 0, 'latin1');
+  buf.writeUInt32LE(PAGEMAP_VERSION, 8);
+  buf.writeUInt32LE(PAGE, 12);
+  buf.writeUInt32LE(ix.frameRawSize, 16);
+  buf.writeUInt32LE(0, 20);
+  buf.writeBigUInt64LE(BigInt(ix.ranges.length), 24);
+  buf.writeBigUInt64LE(BigInt(ix.frames.length), 32);
+  buf.writeBigUInt64LE(BigInt(ix.pagesBytes), 40);
+  buf.writeBigUInt64LE(BigInt(ix.rawBytes), 48);
+  let o = HEADER_SIZE;
+  for (const r of ix.ranges) {
+    buf.writeBigUInt64LE(BigInt(r.start), o);
+    buf.writeBigUInt64LE(BigInt(r.nrPages), o + 8);
+    buf.writeUInt32LE(r.kind, o + 16);
+    buf.writeBigUInt64LE(BigInt(r.streamOff), o + 24);
+    o += RANGE_SIZE;
+  }
+  for (const f of ix.frames) {
+    buf.writeBigUInt64LE(BigInt(f.fileOff), o);
+    buf.writeUInt32LE(f.compSize, o + 8);
+    buf.writeUInt32LE(f.rawSize, o + 12);
+    buf.writeUInt32LE(f.crc, o + 16);
+    o += FRAME_SIZE;
+  }
+  buf.writeUInt32LE(crc32(buf.subarray(HEADER_SIZE)), 56);
+  buf.writeUInt32LE(crc32(buf.subarray(0, 60)), 60);
+  return buf;
+}
+
+/** Parses and validates an index; every inconsistency is an ImageError naming `path`. */
+export function decodePagemap(buf: Buffer, path: string): PagemapIndex {
+  const bad = (what: string): never => {
+    throw new ImageError(path, what);
+  };
+  if (buf.length < HEADER_SIZE) bad(`truncated: ${buf.length} bytes, a header needs ${HEADER_SIZE}`);
+  if (buf.toString('latin1', 0, 8) !== MAGIC) bad('not a criu-ts page index (bad magic)');
+  const version = buf.readUInt32LE(8);
+  if (version !== PAGEMAP_VERSION) bad(`index format version ${version} is not supported (this tool reads ${PAGEMAP_VERSION})`);
+  if (buf.readUInt32LE(60) !== crc32(buf.subarray(0, 60))) bad('header checksum mismatch (damaged)');
+  if (buf.readUInt32LE(12) !== PAGE) bad(`page size ${buf.readUInt32LE(12)} is not ${PAGE}`);
+  const frameRawSize = buf.readUInt32LE(16);
+  if (frameRawSize === 0 || frameRawSize % PAGE) bad(`frame size ${frameRawSize} is not a multiple of the page size`);
+  const nrRanges = Number(buf.readBigUInt64LE(24));
+  const nrFrames = Number(buf.readBigUInt64LE(32));
+  const pagesBytes = Number(buf.readBigUInt64LE(40));
+  const rawBytes = Number(buf.readBigUInt64LE(48));
+  const want = HEADER_SIZE + nrRanges * RANGE_SIZE + nrFrames * FRAME_SIZE;
+  if (buf.length !== want) bad(`${buf.length < want ? 'truncated' : 'trailing data'}: ${buf.length} bytes, the header promises ${want}`);
+  if (buf.readUInt32LE(56) !== crc32(buf.subarray(HEADER_SIZE))) bad('checksum mismatch in the ranges or frames (damaged)');
+
+  const ranges: PageRangeEntry[] = [];
+  let o = HEADER_SIZE;
+  let prevEnd = 0;
+  let stream = 0;
+  for (let i = 0; i < nrRanges; i++, o += RANGE_SIZE) {
+    const r: PageRangeEntry = {
+      start: Number(buf.readBigUInt64LE(o)),
+      nrPages: Number(buf.readBigUInt64LE(o + 8)),
+      kind: buf.readUInt32LE(o + 16) as RangeKind,
+      streamOff: Number(buf.readBigUInt64LE(o + 24)),
+    };
+    if (r.start % PAGE || r.nrPages <= 0) bad(`range ${i}: not page aligned or empty`);
+    if (r.start < prevEnd) bad(`range ${i}: overlaps or is out of order`);
+    if (r.kind > RangeKind.Zero) bad(`range ${i}: unknown kind ${r.kind}`);
+    if (r.kind === RangeKind.Data) {
+      if (r.streamOff !== stream) bad(`range ${i}: stream offset ${r.streamOff}, expected ${stream}`);
+      stream += r.nrPages * PAGE;
+      if (stream > rawBytes) bad(`range ${i}: points past the end of the page data (${stream} > ${rawBytes})`);
+    }
+    prevEnd = r.start + r.nrPages * PAGE;
+    ranges.push(r);
+  }
+  if (stream !== rawBytes) bad(`ranges hold ${stream} bytes of page data, the header says ${rawBytes}`);
+
+  const frames: FrameEntry[] = [];
+  let fileOff = 0;
+  let raw = 0;
+  for (let i = 0; i < nrFrames; i++, o += FRAME_SIZE) {
+    const f: FrameEntry = {
+      fileOff: Number(buf.readBigUInt64LE(o)),
+      compSize: buf.readUInt32LE(o + 8),
+      rawSize: buf.readUInt32LE(o + 12),
+      crc: buf.readUInt32LE(o + 16),
+    };
+    if (f.fileOff !== fileOff) bad(`frame ${i}: file offset ${f.fileOff}, expected ${fileOff}`);
+    if (f.rawSize !== Math.min(frameRawSize, rawBytes - raw) || f.rawSize <= 0) bad(`frame ${i}: raw size ${f.rawSize} does not fit the page data`);
+    fileOff += f.compSize;
+    raw += f.rawSize;
+    frames.push(f);
+  }
+  if (raw !== rawBytes) bad(`frames hold ${raw} bytes of page data, the ranges ${rawBytes}`);
+  if (fileOff !== pagesBytes) bad(`frames end at ${fileOff}, the header says the page file has ${pagesBytes} bytes`);
+  return { frameRawSize, ranges, frames, pagesBytes, rawBytes };
+}
+
+/** Index of the range containing addr, or -1. */
+export function findRange(ranges: PageRangeEntry[], addr: number): number {
+  let lo = 0;
+  let hi = ranges.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const r = ranges[mid]!;
+    if (addr < r.start) hi = mid - 1;
+    else if (addr >= r.start + r.nrPages * PAGE) lo = mid + 1;
+    else return mid;
+  }
+  return -1;
+}
+
+/** Index of the first range ending after addr (ranges.length if none). */
+export function firstRangeAfter(ranges: PageRangeEntry[], addr: number): number {
+  let lo = 0;
+  let hi = ranges.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (ranges[mid]!.start + ranges[mid]!.nrPages * PAGE <= addr) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

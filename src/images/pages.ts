@@ -1,0 +1,208 @@
+// pages-PID.zst (independent zstd frames) and its index pagemap-PID.bin: the sink that the
+// dump writes pages into, and the source that restore and the lazy server read from.
+import { closeSync, fstatSync, fsyncSync } from 'node:fs';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import type { CompressPool, CompressedBatch } from './compress-pool.js';
+import { ImageError } from './errors.js';
+import { createImageFile, openImageFile, preadExact, readImageFile, writeAll, writeImageFile } from './io.js';
+import { decodePagemap, encodePagemap, PAGE, RangeKind, type FrameEntry, type PagemapIndex, type PageRangeEntry } from './pagemap.js';
+import { zstd } from './zstd.js';
+
+export const pagesFile = (pid: number) => `pages-${pid}.zst`;
+export const pagemapFile = (pid: number) => `pagemap-${pid}.bin`;
+
+export const DEFAULT_FRAME_RAW = 64 * 1024;
+
+export interface WriterStats {
+  rawBytes: number;
+  storedBytes: number;
+  frames: number;
+}
+
+/**
+ * Appends pages in address order. Data is copied into 1 MiB batches that the pool
+ * compresses while the caller reads the next pages; frames are written in order.
+ */
+export class PagesWriter {
+  private ranges: PageRangeEntry[] = [];
+  private frames: FrameEntry[] = [];
+  private batch: Buffer;
+  private batchLen = 0;
+  private stream = 0;
+  private fileOff = 0;
+  private inflight: Promise<CompressedBatch>[] = [];
+  private readonly fd: number;
+  private lastEnd = 0;
+  /** A whole number of frames, about 1 MiB: every frame but the last is exactly frameRawSize. */
+  private readonly batchSize: number;
+
+  constructor(
+    private readonly dir: string,
+    readonly pid: number,
+    private readonly pool: CompressPool,
+    private readonly frameRawSize = DEFAULT_FRAME_RAW,
+  ) {
+    this.batchSize = frameRawSize * Math.max(1, Math.round((1 << 20) / frameRawSize));
+    this.fd = createImageFile(dir, pagesFile(pid));
+    this.batch = Buffer.allocUnsafe(this.batchSize);
+  }
+
+  private addRange(start: number, nrPages: number, kind: RangeKind): void {
+    if (start % PAGE || nrPages <= 0) throw new Error(`pages ${this.pid}: bad range 0x${start.toString(16)}+${nrPages}`);
+    if (start < this.lastEnd) throw new Error(`pages ${this.pid}: range 0x${start.toString(16)} added out of order`);
+    const last = this.ranges[this.ranges.length - 1];
+    if (last && last.kind === kind && last.start + last.nrPages * PAGE === start) last.nrPages += nrPages;
+    else this.ranges.push({ start, nrPages, kind, streamOff: kind === RangeKind.Data ? this.stream : 0 });
+    this.lastEnd = start + nrPages * PAGE;
+  }
+
+  /** Pages [addr, addr + data.length) hold `data`. */
+  async addData(addr: number, data: Buffer): Promise<void> {
+    this.addRange(addr, data.length / PAGE, RangeKind.Data);
+    this.stream += data.length;
+    let off = 0;
+    while (off < data.length) {
+      const n = Math.min(data.length - off, this.batchSize - this.batchLen);
+      data.copy(this.batch, this.batchLen, off, off + n);
+      this.batchLen += n;
+      off += n;
+      if (this.batchLen === this.batchSize) await this.flush();
+    }
+  }
+
+  addZero(addr: number, nrPages: number): void {
+    this.addRange(addr, nrPages, RangeKind.Zero);
+  }
+
+  addParent(addr: number, nrPages: number): void {
+    this.addRange(addr, nrPages, RangeKind.Parent);
+  }
+
+  private async flush(): Promise<void> {
+    if (this.batchLen === 0) return;
+    this.inflight.push(this.pool.compress(this.batch, this.batchLen, this.frameRawSize));
+    this.batch = Buffer.allocUnsafe(this.batchSize);
+    this.batchLen = 0;
+    // Bounded memory: keep about two batches per worker in flight.
+    while (this.inflight.length > this.pool.size * 2) await this.writeOldest();
+  }
+
+  private async writeOldest(): Promise<void> {
+    const b = await this.inflight.shift()!;
+    writeAll(this.fd, b.data, this.fileOff);
+    let o = 0;
+    for (let i = 0; i < b.sizes.length; i++) {
+      this.frames.push({ fileOff: this.fileOff + o, compSize: b.sizes[i]!, rawSize: b.rawSizes[i]!, crc: b.crcs[i]! });
+      o += b.sizes[i]!;
+    }
+    this.fileOff += b.data.length;
+  }
+
+  /** Writes the remaining frames and the index, fsyncs both. */
+  async finish(): Promise<WriterStats> {
+    await this.flush();
+    while (this.inflight.length) await this.writeOldest();
+    fsyncSync(this.fd);
+    closeSync(this.fd);
+    const index: PagemapIndex = {
+      frameRawSize: this.frameRawSize,
+      ranges: this.ranges,
+      frames: this.frames,
+      pagesBytes: this.fileOff,
+      rawBytes: this.stream,
+    };
+    writeImageFile(this.dir, pagemapFile(this.pid), encodePagemap(index));
+    return { rawBytes: this.stream, storedBytes: this.fileOff, frames: this.frames.length };
+  }
+
+  /** Closes the file after a failure (the set is incomplete anyway: no inventory). */
+  abort(): void {
+    try {
+      closeSync(this.fd);
+    } catch {
+      /* already closed */
+    }
+  }
+}
+
+/** Random access to one process's pages in one set: any frame is read and checked alone. */
+export class PagesReader {
+  private cache = new Map<number, Buffer>();
+  private readonly dctx = new zstd.DCtx();
+  private compBuf = Buffer.alloc(0);
+
+  private constructor(
+    readonly path: string,
+    private readonly fd: number,
+    readonly index: PagemapIndex,
+    private readonly cacheFrames: number,
+  ) {}
+
+  static open(dir: string, pid: number, cacheFrames = 64): PagesReader {
+    const indexPath = join(dir, pagemapFile(pid));
+    const index = decodePagemap(readImageFile(dir, pagemapFile(pid)), indexPath);
+    const path = join(dir, pagesFile(pid));
+    const fd = openImageFile(dir, pagesFile(pid));
+    const size = fstatSync(fd).size;
+    if (size !== index.pagesBytes) {
+      closeSync(fd);
+      throw new ImageError(path, `${size < index.pagesBytes ? 'truncated' : 'has trailing data'}: ${size} bytes, the index expects ${index.pagesBytes}`);
+    }
+    return new PagesReader(path, fd, index, cacheFrames);
+  }
+
+  /** The decompressed frame i (checked against its CRC and zstd's content checksum). */
+  frame(i: number): Buffer {
+    const hit = this.cache.get(i);
+    if (hit) {
+      this.cache.delete(i);
+      this.cache.set(i, hit);
+      return hit;
+    }
+    const f = this.index.frames[i];
+    if (!f) throw new ImageError(this.path, `frame ${i} does not exist (the index has ${this.index.frames.length})`);
+    if (this.compBuf.length < f.compSize) this.compBuf = Buffer.allocUnsafe(Math.max(f.compSize, 128 * 1024));
+    preadExact(this.fd, this.path, this.compBuf, 0, f.compSize, f.fileOff);
+    const comp = this.compBuf.subarray(0, f.compSize);
+    if (crc32(comp) !== f.crc) throw new ImageError(this.path, `frame ${i} at offset ${f.fileOff}: checksum mismatch (damaged)`);
+    const raw = Buffer.allocUnsafe(f.rawSize);
+    let n: number;
+    try {
+      n = this.dctx.decompress(raw, comp);
+    } catch (e) {
+      throw new ImageError(this.path, `frame ${i} at offset ${f.fileOff}: cannot decompress (${(e as Error).message})`, { cause: e });
+    }
+    if (n !== f.rawSize) throw new ImageError(this.path, `frame ${i}: decompressed to ${n} bytes, expected ${f.rawSize}`);
+    this.cache.set(i, raw);
+    if (this.cache.size > this.cacheFrames) this.cache.delete(this.cache.keys().next().value!);
+    return raw;
+  }
+
+  /** Copies page-stream bytes [off, off+len) into out at outOff. */
+  readStream(off: number, len: number, out: Buffer, outOff: number): void {
+    const fr = this.index.frameRawSize;
+    while (len > 0) {
+      const i = Math.floor(off / fr);
+      const within = off - i * fr;
+      const f = this.frame(i);
+      const n = Math.min(len, f.length - within);
+      if (n <= 0) throw new ImageError(this.path, `page data at stream offset ${off} is past the last frame`);
+      f.copy(out, outOff, within, within + n);
+      off += n;
+      outOff += n;
+      len -= n;
+    }
+  }
+
+  /** Frame numbers covering stream bytes [off, off+len). */
+  framesFor(off: number, len: number): [number, number] {
+    const fr = this.index.frameRawSize;
+    return [Math.floor(off / fr), Math.floor((off + len - 1) / fr)];
+  }
+
+  close(): void {
+    closeSync(this.fd);
+    this.cache.clear();
+  }
+}

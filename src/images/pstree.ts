@@ -1,0 +1,25 @@
+// pstree.json: the processes of the dumped tree, their threads and session/group ids.
+import { readJson, writeJson } from './io.js';
+import { arr, literal, obj, opt, uint, type Infer } from './schema.js';
+
+export const PSTREE = 'pstree.json';
+
+export const pstreeSchema = obj({
+  processes: arr(
+    obj({
+      pid: uint,
+      ppid: uint,
+      pgid: uint,
+      sid: uint,
+      threads: arr(uint),
+      /** 'stopped': the process was in a group stop when dumped and is restored stopped. */
+      state: opt(literal('running', 'stopped')),
+    }),
+  ),
+});
+
+export type Pstree = Infer<typeof pstreeSchema>;
+export type PstreeEntry = Pstree['processes'][number];
+
+export const writePstree = (dir: string, t: Pstree) => writeJson(dir, PSTREE, t);
+export const readPstree = (dir: string): Pstree => readJson(dir, PSTREE, pstreeSchema);

@@ -1,0 +1,24 @@
+// Every kind of file an image set may hold, by name. Used to validate a set as a whole
+// (show, pack, unpack): a file that matches no kind is foreign.
+
+export interface ImageKind {
+  name: string;
+  pattern: RegExp;
+  description: string;
+}
+
+export const IMAGE_KINDS: ImageKind[] = [
+  { name: 'inventory', pattern: /^inventory\.json$/, description: 'what the set is, version, parent, statistics' },
+  { name: 'pstree', pattern: /^pstree\.json$/, description: 'processes, threads, session and group ids' },
+  { name: 'core', pattern: /^core-\d+\.json$/, description: "a thread's registers and signal state" },
+  { name: 'mm', pattern: /^mm-\d+\.json$/, description: 'VMAs, mm fields, auxv, exe' },
+  { name: 'files', pattern: /^files-\d+\.json$/, description: 'the fd table' },
+  { name: 'pagemap', pattern: /^pagemap-\d+\.bin$/, description: 'page index: ranges and frames' },
+  { name: 'pages', pattern: /^pages-\d+\.zst$/, description: 'page data, independent zstd frames' },
+  { name: 'ghost', pattern: /^ghost-\d+-\d+\.zst$/, description: 'content of a deleted-but-open file' },
+  { name: 'log', pattern: /^(dump|pre-dump|restore|lazy-pages)\.log$/, description: 'a log file' },
+];
+
+export function kindOf(file: string): ImageKind | undefined {
+  return IMAGE_KINDS.find((k) => k.pattern.test(file));
+}

@@ -1,0 +1,61 @@
+// Process-wide state from the leader's core: signal actions, rlimits, cwd, umask, name,
+// personality, prctl flags, session/group, and last the credentials (which may drop the
+// privileges every other step needs).
+import { CriuError } from '../errors.js';
+import type { ProcessState } from '../images/core.js';
+import { PR, SYS } from '../kernel/syscalls.js';
+import type { Logger } from '../log.js';
+import { putBytes, putString, u64s } from './remote-args.js';
+import type { Stub } from './stub.js';
+
+const PR_SET_PDEATHSIG = 1;
+const PR_SET_NO_NEW_PRIVS = 38;
+const PR_SET_THP_DISABLE = 41;
+const SYS_setgroups = 116;
+
+export function restoreSignalsAndLimits(stub: Stub, p: ProcessState): void {
+  const r = stub.remote;
+  // Every signal, not only the saved ones: the stub inherited the restorer's ignored set
+  // across its exec (SIG_IGN survives exec), and the image lists only non-default actions.
+  const saved = new Map(p.sigactions.map((a) => [a.sig, a]));
+  for (let sig = 1; sig <= 64; sig++) {
+    if (sig === 9 || sig === 19) continue;
+    const a = saved.get(sig);
+    const act = putBytes(stub, a ? u64s(BigInt(a.handler), BigInt(a.flags), BigInt(a.restorer), BigInt(a.mask)) : u64s(0, 0, 0, 0));
+    r.call(SYS.rt_sigaction, `rt_sigaction(${sig})`, sig, act, 0, 8);
+  }
+  for (const l of p.rlimits) {
+    const lim = putBytes(stub, u64s(BigInt(l.soft), BigInt(l.hard)));
+    r.call(SYS.prlimit64, `prlimit64(${l.resource})`, 0, l.resource, lim, 0);
+  }
+}
+
+export function restoreProcessMisc(stub: Stub, p: ProcessState, pid: number, log: Logger): void {
+  const r = stub.remote;
+  if (p.root !== '/') throw new CriuError('ENOTSUP', `pid ${pid} ran chrooted in ${p.root}: not supported yet`);
+  r.call(SYS.chdir, `chdir(${p.cwd})`, putString(stub, p.cwd));
+  r.call(SYS.umask, 'umask', p.umask);
+  r.call(SYS.personality, 'personality', p.personality);
+  r.call(SYS.prctl, 'prctl(PR_SET_NAME)', PR.SET_NAME, putString(stub, p.comm));
+  if (p.pdeathsig) r.call(SYS.prctl, 'prctl(PR_SET_PDEATHSIG)', PR_SET_PDEATHSIG, p.pdeathsig);
+  if (p.childSubreaper) r.call(SYS.prctl, 'prctl(PR_SET_CHILD_SUBREAPER)', PR.SET_CHILD_SUBREAPER, 1);
+  if (p.thpDisabled) r.call(SYS.prctl, 'prctl(PR_SET_THP_DISABLE)', PR_SET_THP_DISABLE, 1, 0, 0, 0);
+  // Session and group, as far as one process can have them of its own.
+  if (p.sid === pid) r.call(SYS.setsid, 'setsid');
+  else if (p.pgid === pid) r.call(SYS.setpgid, 'setpgid', 0, 0);
+  else log.debug(`pid ${pid} was in session ${p.sid}, group ${p.pgid} of other processes: it joins the restorer's`);
+}
+
+/** Credentials and the flags that must come after everything privileged. */
+export function restoreCredentials(stub: Stub, p: ProcessState): void {
+  const r = stub.remote;
+  const [ruid, euid, suid] = p.creds.uid;
+  const [rgid, egid, sgid] = p.creds.gid;
+  const groups = Buffer.alloc(p.creds.groups.length * 4);
+  p.creds.groups.forEach((g, i) => groups.writeUInt32LE(g, i * 4));
+  r.call(SYS_setgroups, 'setgroups', p.creds.groups.length, putBytes(stub, groups));
+  r.call(SYS.setresgid, 'setresgid', rgid ?? 0, egid ?? 0, sgid ?? 0);
+  r.call(SYS.setresuid, 'setresuid', ruid ?? 0, euid ?? 0, suid ?? 0);
+  if (p.noNewPrivs) r.call(SYS.prctl, 'prctl(PR_SET_NO_NEW_PRIVS)', PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  r.call(SYS.prctl, 'prctl(PR_SET_DUMPABLE)', PR.SET_DUMPABLE, p.dumpable);
+}

@@ -1,0 +1,106 @@
+// `criu-ts restore`: the stages, in order. Everything is validated before a process
+// exists; after that, any failure kills what was created (the stub is also PTRACE_O_EXITKILL,
+// so it dies with us if we die).
+//
+//   load + validate images ─► stub with the PID ─► park, clear, move vDSO ─► map VMAs
+//   ─► write pages ─► PR_SET_MM_MAP ─► fds ─► sigactions, rlimits, cwd, ... ─► thread state
+//   ─► pending signals ─► credentials ─► unmap the parking page ─► registers ─► detach
+import { join } from 'node:path';
+import { CriuError, inStage } from '../errors.js';
+import { loadChain, openChainReaders, type ImageSet } from '../images/imageset.js';
+import { mmFile } from '../images/mm.js';
+import type { PagesReader } from '../images/pages.js';
+import { native } from '../kernel/native.js';
+import { decodeStatus } from '../kernel/wait.js';
+import type { Logger } from '../log.js';
+import type { RestoreContext, RestoreOptions } from './context.js';
+import { restoreFiles } from './files.js';
+import { createVmas, fillMemory, setMmMap } from './mm.js';
+import { restoreCredentials, restoreProcessMisc, restoreSignalsAndLimits } from './process.js';
+import { createStub, destroyStub, prepareStub, type Stub } from './stub.js';
+import { requeueSignals, restoreThreadState, setFinalRegs } from './thread.js';
+
+export interface RestoreResult {
+  pid: number;
+  stats: Record<string, number>;
+  /** Without detach: the process's exit status (128 + signal if killed). */
+  exitCode?: number;
+}
+
+function faultPoint(ctx: RestoreContext, name: string): void {
+  if (ctx.fault === `${name}:fail`) throw new CriuError('EFAULTINJ', `fault injected at ${name}`);
+  if (ctx.fault === `${name}:kill`) process.kill(process.pid, 'SIGKILL');
+}
+
+function timed<T>(ctx: RestoreContext, name: string, pid: number, fn: () => T): T {
+  const t0 = process.hrtime.bigint();
+  try {
+    const r = fn();
+    ctx.stats[`${name}Ms`] = Number(process.hrtime.bigint() - t0) / 1e6;
+    faultPoint(ctx, name);
+    return r;
+  } catch (e) {
+    throw inStage(name, pid, e);
+  }
+}
+
+export async function restore(opts: RestoreOptions, log: Logger, fault?: string): Promise<RestoreResult> {
+  const ctx: RestoreContext = { opts, log, stats: {}, fault };
+  const t0 = process.hrtime.bigint();
+  const chain = loadChain(opts.imagesDir);
+  const set = chain[0]!;
+  if (set.pstree.processes.length !== 1) throw new CriuError('ENOTSUP', 'process trees are not supported yet');
+  const proc = set.pstree.processes[0]!;
+  if (proc.threads.length !== 1) throw new CriuError('ENOTSUP', `pid ${proc.pid} has ${proc.threads.length} threads: multi-threaded restore is not supported yet`);
+  if (set.inventory.kind !== 'dump') throw new CriuError('EINVAL', `${opts.imagesDir} holds a pre-dump; restore needs a dump`);
+  const pid = proc.pid;
+  const readers = openChainReaders(chain, pid);
+  let stubPid = 0;
+  try {
+    stubPid = timed(ctx, 'stub', pid, () => createStub(pid, log));
+    const stub = timed(ctx, 'prepare', pid, () => prepareStub(stubPid, set.mms.get(pid)!.vmas));
+    buildProcess(ctx, stub, set, readers, pid);
+    timed(ctx, 'resume', pid, () => native.ptraceDetach(pid, 0));
+    stubPid = 0;
+  } catch (e) {
+    if (stubPid) destroyStub(stubPid);
+    throw e;
+  } finally {
+    for (const r of readers) r.close();
+  }
+  const core = set.cores.get(pid)!;
+  if (core.process!.stoppedBy) native.kill(pid, core.process!.stoppedBy);
+  ctx.stats.totalMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  log.info(`restored pid ${pid} in ${ctx.stats.totalMs.toFixed(1)} ms`);
+  if (opts.detach) return { pid, stats: ctx.stats };
+  const { status } = await native.waitpidAsync(pid, 0);
+  const s = decodeStatus(status);
+  const exitCode = s.kind === 'exited' ? s.code : s.kind === 'signaled' ? 128 + s.signal : 1;
+  log.info(`pid ${pid} ${s.kind === 'exited' ? `exited with ${s.code}` : `was killed by signal ${s.kind === 'signaled' ? s.signal : '?'}`}`);
+  return { pid, stats: ctx.stats, exitCode };
+}
+
+function buildProcess(ctx: RestoreContext, stub: Stub, set: ImageSet, readers: PagesReader[], pid: number): void {
+  const mm = set.mms.get(pid)!;
+  const core = set.cores.get(pid)!;
+  const files = set.files.get(pid)!;
+  const p = core.process!;
+  timed(ctx, 'vmas', pid, () => createVmas(stub, mm, join(set.dir, mmFile(pid)), ctx.log));
+  const filled = timed(ctx, 'pages', pid, () => fillMemory(stub, readers, pid));
+  ctx.stats.pagesBytes = filled.bytes;
+  timed(ctx, 'mm', pid, () => setMmMap(stub, mm));
+  timed(ctx, 'files', pid, () => restoreFiles(stub, files, set.dir, !!ctx.opts.shellJob, ctx.log));
+  timed(ctx, 'process', pid, () => {
+    restoreSignalsAndLimits(stub, p);
+    restoreProcessMisc(stub, p, pid, ctx.log);
+    restoreThreadState(stub, core);
+    requeueSignals(stub, pid, pid, core, p.sharedPending);
+    restoreCredentials(stub, p);
+  });
+  timed(ctx, 'finish', pid, () => {
+    // The last injected syscall unmaps the page it runs from: the stop comes at its exit,
+    // before the next instruction fetch, and the registers are replaced right after.
+    stub.remote.munmap(stub.park, stub.scratchLen + 4096);
+    setFinalRegs(pid, core);
+  });
+}
