@@ -12,7 +12,8 @@
         "native/uffd.cc",
         "native/pagemap.cc",
         "native/process.cc",
-        "native/misc.cc"
+        "native/misc.cc",
+        "native/fdops.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],

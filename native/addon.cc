@@ -13,6 +13,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitPagemap(env, exports);
   InitProcess(env, exports);
   InitMisc(env, exports);
+  InitFdops(env, exports);
   return exports;
 }
 

@@ -33,6 +33,8 @@ std::string StringArg(const Napi::Value& v, const char* fn);
 
 // "name(arg)" for error messages.
 std::string Call(const char* name, long long arg);
+// "name(0xADDR)": calls whose main argument is an address in the target.
+std::string CallAt(const char* name, uint64_t addr);
 
 void InitErrors(Napi::Env env, Napi::Object exports);
 void InitPtrace(Napi::Env env, Napi::Object exports);
@@ -43,5 +45,6 @@ void InitUffd(Napi::Env env, Napi::Object exports);
 void InitPagemap(Napi::Env env, Napi::Object exports);
 void InitProcess(Napi::Env env, Napi::Object exports);
 void InitMisc(Napi::Env env, Napi::Object exports);
+void InitFdops(Napi::Env env, Napi::Object exports);
 
 }  // namespace criu

@@ -1,4 +1,5 @@
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "common.h"
@@ -92,6 +93,12 @@ std::string StringArg(const Napi::Value& v, const char* fn) {
 }
 
 std::string Call(const char* name, long long arg) { return std::string(name) + "(" + std::to_string(arg) + ")"; }
+
+std::string CallAt(const char* name, uint64_t addr) {
+  char hex[24];
+  snprintf(hex, sizeof hex, "0x%llx", (unsigned long long)addr);
+  return std::string(name) + "(" + hex + ")";
+}
 
 // errnoName(n) lets TypeScript name raw -errno results of injected syscalls the same way.
 static Napi::Value JsErrnoName(const Napi::CallbackInfo& info) {

@@ -68,6 +68,27 @@ static int64_t Run(int pid, const user_regs_struct& saved, uint64_t ip, uint64_t
   }
 }
 
+// The step leaves the thread in a SIGTRAP signal-delivery-stop. Were we to die there, the
+// kernel's implicit detach would deliver that SIGTRAP and kill the target. So we park it in a
+// PTRACE_EVENT_STOP again (interrupt, resume without the signal): the state it was seized in,
+// from which a detach, explicit or not, lets it go on unharmed. Returns an errno or 0.
+static int Park(int pid) {
+  if (ptrace(PTRACE_INTERRUPT, pid, 0, 0) == -1) return errno;
+  if (ptrace(PTRACE_CONT, pid, 0, 0) == -1) return errno;
+  for (int i = 0; i < 64; i++) {
+    int status;
+    pid_t r = waitpid(pid, &status, __WALL);
+    if (r == -1 && errno == EINTR) continue;
+    if (r == -1) return errno;
+    if (!WIFSTOPPED(status)) return ESRCH;
+    if ((status >> 16) == PTRACE_EVENT_STOP) return 0;
+    // A signal arriving meanwhile stays pending (queued again), as during the injection.
+    if ((status >> 16) == 0 && WSTOPSIG(status) != SIGTRAP) syscall(SYS_tkill, pid, WSTOPSIG(status));
+    if (ptrace(PTRACE_CONT, pid, 0, 0) == -1) return errno;
+  }
+  return EAGAIN;
+}
+
 // injectSyscall(tid, syscallIp, nr, [a0..a5]) -> bigint (raw rax: -errno on failure).
 static Napi::Value InjectSyscall(const Napi::CallbackInfo& info) {
   RequireArgs(info, 3, "injectSyscall");
@@ -95,6 +116,7 @@ static Napi::Value InjectSyscall(const Napi::CallbackInfo& info) {
   // Put everything back even after a failure, so the caller can still detach cleanly.
   int restoreErr = ptrace(PTRACE_SETREGS, pid, 0, &saved) == -1 ? errno : 0;
   for (int sig : deferred) syscall(SYS_tkill, pid, sig);
+  if (!restoreErr) restoreErr = Park(pid);
   if (failure.what) ThrowErrno(env, failure.err, std::string(failure.what) + "(" + std::to_string(pid) + ", nr " + std::to_string(nr) + ")");
   if (restoreErr) ThrowErrno(env, restoreErr, Call("ptrace(PTRACE_SETREGS)", pid));
   return BigI64(env, result);

@@ -38,7 +38,7 @@ static Napi::Value Scan(const Napi::CallbackInfo& info) {
   a.category_anyof_mask = Field(o, "categoryAnyofMask");
   a.return_mask = Field(o, "returnMask");
   int n = ioctl(fd, PAGEMAP_SCAN, &a);
-  if (n == -1) ThrowErrno(info.Env(), errno, "ioctl(PAGEMAP_SCAN, 0x" + std::to_string(a.start) + ")");
+  if (n == -1) ThrowErrno(info.Env(), errno, CallAt("ioctl(PAGEMAP_SCAN)", a.start));
   auto r = Napi::Object::New(info.Env());
   r.Set("count", Napi::Number::New(info.Env(), n));
   r.Set("walkEnd", Napi::Number::New(info.Env(), (double)a.walk_end));

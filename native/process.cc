@@ -135,7 +135,8 @@ static Napi::Value Clone3Stub(const Napi::CallbackInfo& info) {
     if (WIFSTOPPED(status) && (status >> 16) == PTRACE_EVENT_EXEC) {
       // That stop is still inside execve: registers set now would be overwritten by its
       // return value. One single-step leaves the syscall and stops at a clean user-mode
-      // instruction boundary (the stub's first instruction has run; it is harmless).
+      // instruction boundary: the trap comes on the way out of execve, so rip is still the
+      // entry point and nothing of the stub has run (test/native/ptrace.test.ts checks it).
       if (ptrace(PTRACE_SINGLESTEP, pid, 0, 0) == -1) fail(errno, "ptrace(PTRACE_SINGLESTEP)");
       continue;
     }

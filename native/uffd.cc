@@ -42,7 +42,7 @@ static Napi::Value Register(const Napi::CallbackInfo& info) {
   reg.mode = U64(info[3]);
   reg.ioctls = 0;
   if (ioctl(fd, UFFDIO_REGISTER, &reg) == -1)
-    ThrowErrno(info.Env(), errno, "ioctl(UFFDIO_REGISTER, 0x" + std::to_string(reg.range.start) + ")");
+    ThrowErrno(info.Env(), errno, CallAt("ioctl(UFFDIO_REGISTER)", reg.range.start));
   return BigU64(info.Env(), reg.ioctls);
 }
 
@@ -50,12 +50,12 @@ static Napi::Value Unregister(const Napi::CallbackInfo& info) {
   RequireArgs(info, 3, "uffdUnregister");
   int fd = I32(info[0]);
   struct uffdio_range r = {U64(info[1]), U64(info[2])};
-  if (ioctl(fd, UFFDIO_UNREGISTER, &r) == -1) ThrowErrno(info.Env(), errno, Call("ioctl(UFFDIO_UNREGISTER)", r.start));
+  if (ioctl(fd, UFFDIO_UNREGISTER, &r) == -1) ThrowErrno(info.Env(), errno, CallAt("ioctl(UFFDIO_UNREGISTER)", r.start));
   return info.Env().Undefined();
 }
 
 static void ThrowPartial(Napi::Env env, int err, const char* call, uint64_t addr, int64_t done) {
-  Napi::Error e = ErrnoError(env, err, Call(call, (long long)addr));
+  Napi::Error e = ErrnoError(env, err, CallAt(call, addr));
   e.Set("copied", Napi::Number::New(env, done > 0 ? (double)done : 0));
   throw e;
 }
@@ -71,7 +71,7 @@ static Napi::Value Copy(const Napi::CallbackInfo& info) {
   c.len = U64(info[4]);
   c.mode = U64(info[5]);
   c.copy = 0;
-  if (off > buf.Length() || c.len > buf.Length() - off) ThrowErrno(info.Env(), ENOBUFS, Call("ioctl(UFFDIO_COPY)", c.dst));
+  if (off > buf.Length() || c.len > buf.Length() - off) ThrowErrno(info.Env(), ENOBUFS, CallAt("ioctl(UFFDIO_COPY)", c.dst));
   c.src = (uint64_t)(uintptr_t)(buf.Data() + off);
   if (ioctl(fd, UFFDIO_COPY, &c) == -1) ThrowPartial(info.Env(), errno, "ioctl(UFFDIO_COPY)", c.dst, c.copy);
   return Napi::Number::New(info.Env(), (double)c.copy);
@@ -96,7 +96,7 @@ static Napi::Value Writeprotect(const Napi::CallbackInfo& info) {
   w.range.start = U64(info[1]);
   w.range.len = U64(info[2]);
   w.mode = U64(info[3]);
-  if (ioctl(fd, UFFDIO_WRITEPROTECT, &w) == -1) ThrowErrno(info.Env(), errno, Call("ioctl(UFFDIO_WRITEPROTECT)", w.range.start));
+  if (ioctl(fd, UFFDIO_WRITEPROTECT, &w) == -1) ThrowErrno(info.Env(), errno, CallAt("ioctl(UFFDIO_WRITEPROTECT)", w.range.start));
   return info.Env().Undefined();
 }
 
@@ -104,7 +104,7 @@ static Napi::Value Wake(const Napi::CallbackInfo& info) {
   RequireArgs(info, 3, "uffdWake");
   int fd = I32(info[0]);
   struct uffdio_range r = {U64(info[1]), U64(info[2])};
-  if (ioctl(fd, UFFDIO_WAKE, &r) == -1) ThrowErrno(info.Env(), errno, Call("ioctl(UFFDIO_WAKE)", r.start));
+  if (ioctl(fd, UFFDIO_WAKE, &r) == -1) ThrowErrno(info.Env(), errno, CallAt("ioctl(UFFDIO_WAKE)", r.start));
   return info.Env().Undefined();
 }
 

@@ -30,18 +30,14 @@ export default defineCommand<CheckCliOptions, CheckReport>({
   },
   async run(o, ctx) {
     // Imported here so that `criu-ts --help` works even where the addon is not built.
-    const { check, UnknownFeatureError } = await import('../check/index.js');
+    // An unknown --feature throws UnknownFeatureError, whose code EUSAGE makes it exit 2.
+    const { check } = await import('../check/index.js');
     const forced = ctx.env[FORCE_MISSING_ENV];
-    try {
-      return await check({
-        feature: o.feature,
-        log: ctx.log,
-        forceMissing: forced ? new Set(forced.split(',').map((s) => s.trim())) : undefined,
-      });
-    } catch (e) {
-      if (e instanceof UnknownFeatureError) throw new UsageError(e.message);
-      throw e;
-    }
+    return check({
+      feature: o.feature,
+      log: ctx.log,
+      forceMissing: forced ? new Set(forced.split(',').map((s) => s.trim())) : undefined,
+    });
   },
   render: renderReport,
   json: (report) => report,

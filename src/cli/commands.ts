@@ -2,7 +2,13 @@
 // module (see check.ts) plus one line here.
 import type { CliCommand } from './command.js';
 import check from './check.js';
+import dump from './dump.js';
+import restore from './restore.js';
+import show from './show.js';
 
 export const COMMANDS: readonly CliCommand[] = [
   check,
+  dump,
+  restore,
+  show,
 ];

@@ -30,7 +30,6 @@ export class CompressPool {
         p?.resolve({ data: Buffer.from(r.out), sizes: r.sizes, crcs: r.crcs, rawSizes: r.rawSizes });
       });
       w.on('error', (e) => this.failAll(e));
-      w.unref();
       this.workers.push(w);
     }
   }

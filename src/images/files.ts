@@ -1,7 +1,7 @@
 // files-PID.json: the fd table. Each fd has its number, kind, open flags and kind-specific
 // state; a deleted-but-open file's content is saved beside it as ghost-PID-FD.zst.
 import { readJson, writeJson } from './io.js';
-import { arr, bool, literal, obj, opt, str, uint, type Infer } from './schema.js';
+import { arr, base64, bool, literal, obj, opt, str, uint, type Infer } from './schema.js';
 
 export const filesFile = (pid: number) => `files-${pid}.json`;
 export const ghostFile = (pid: number, fd: number) => `ghost-${pid}-${fd}.zst`;
@@ -9,16 +9,21 @@ export const ghostFile = (pid: number, fd: number) => `ghost-${pid}-${fd}.zst`;
 export const fdSchema = obj({
   fd: uint,
   /**
-   * reg: a regular file (path, offset); dir: a directory; devnull etc: character devices
-   * reopened by path; inherited: --shell-job std fds, taken from the restoring process.
+   * reg: a regular file (path, offset); dir: a directory; chr: a character device reopened
+   * by path (/dev/null ...); pipe: one end of a pipe whose both ends are in the process;
+   * inherited: --shell-job std fds, taken from the restoring process.
    */
-  kind: literal('reg', 'dir', 'chr', 'inherited'),
+  kind: literal('reg', 'dir', 'chr', 'pipe', 'inherited'),
   /** open(2) flags as fdinfo shows them (access mode, O_APPEND, O_NONBLOCK ...), without O_CLOEXEC. */
   flags: uint,
   cloexec: bool,
   path: opt(str),
   pos: opt(uint),
   deleted: opt(obj({ ghost: str, size: uint, mode: uint })),
+  /** This fd shares its open file description with that lower fd (dup, fork): restored as a dup. */
+  dupOf: opt(uint),
+  /** Pipes: the pipe's inode (pairs the ends), its capacity, and the data buffered in it (on the read end). */
+  pipe: opt(obj({ id: uint, size: uint, data: opt(base64) })),
   /** What was there (for show and for errors): "pipe:[123]", "/dev/pts/0" ... */
   target: str,
 });

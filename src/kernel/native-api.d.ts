@@ -1,6 +1,6 @@
 // The whole native surface (native/*.cc), typed in one place. Every function here exists on
-// the addon (test/native-surface.test.ts checks it). All are synchronous unless their name
-// ends in Async. Failures throw a NativeError.
+// the addon, and the addon exports nothing else (test/native/surface.test.ts checks both).
+// All are synchronous unless their name ends in Async. Failures throw a NativeError.
 //
 // Which calls are async, and why:
 // - waitpidAsync: waiting for a restored process to exit can take forever.
@@ -72,7 +72,11 @@ export interface NativeApi {
   /** __WALL is always added. {pid: 0} with WNOHANG when nothing is ready. */
   waitpid(pid: number, options?: number): WaitResult;
   waitpidAsync(pid: number, options?: number): Promise<WaitResult>;
-  /** Child with PID setTid (0: any), seized with `options` + TRACEEXEC, in its exec stop. */
+  /**
+   * Child with PID setTid (0: any) running `path`, seized with `options` + TRACEEXEC, stopped
+   * (a SIGTRAP stop just past its exec) at its entry point, before its first instruction.
+   * A failed execve throws its errno (ENOENT, EACCES...), the child already reaped.
+   */
   clone3Stub(setTid: number, path: string, options: Num): number;
   kill(pid: number, sig: number): void;
   tgkill(tgid: number, tid: number, sig: number): void;
@@ -100,12 +104,20 @@ export interface NativeApi {
   uffdZeropage(fd: number, start: Num, len: Num, mode: Num): number;
   uffdWriteprotect(fd: number, start: Num, len: Num, mode: Num): void;
   uffdWake(fd: number, start: Num, len: Num): void;
-  /** Count of 32-byte uffd_msg records read into buffer; 0 when none is waiting. */
+  /** Count of 32-byte uffd_msg records read into buffer; 0 when none is waiting (O_NONBLOCK uffd). */
   uffdRead(fd: number, buffer: Buffer): number;
 
   pagemapScan(fd: number, args: PagemapScanArgs, vec: Buffer): { count: number; walkEnd: number };
 
   poll(fds: number[], events: number[], timeoutMs: number): number[];
+
+  /** 0: the same object; 1 or 2: ordered; 3: different. */
+  kcmp(pid1: number, pid2: number, type: number, idx1: number, idx2: number): number;
+  /** [readFd, writeFd] */
+  pipe2(flags: number): [number, number];
+  /** Duplicates up to len bytes of a pipe's buffer into another pipe without consuming them. */
+  tee(fdIn: number, fdOut: number, len: number, flags: number): number;
+  fcntl(fd: number, cmd: number, arg?: number): number;
 
   constants: {
     PAGEMAP_SCAN: number;

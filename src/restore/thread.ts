@@ -3,14 +3,16 @@
 // and the extended FPU state.
 import type { Core } from '../images/core.js';
 import { native } from '../kernel/native.js';
-import { getRegSigned, regsFromJson, setReg } from '../kernel/regs.js';
+import { getReg, getRegSigned, regsFromJson, setReg } from '../kernel/regs.js';
 import { ERESTART, NT, SYS } from '../kernel/syscalls.js';
 import { putBytes } from './remote-args.js';
 import type { Stub } from './stub.js';
 
 const SS_ONSTACK = 1;
 const SS_DISABLE = 2;
-const EINTR = 4;
+const SYS_NANOSLEEP = 35;
+const SYS_CLOCK_NANOSLEEP = 230;
+const TIMER_ABSTIME = 1;
 
 export function restoreThreadState(stub: Stub, c: Core): void {
   const r = stub.remote;
@@ -53,9 +55,15 @@ export function restartRegs(c: Core): Buffer {
       setReg(regs, 'rax', orig);
       setReg(regs, 'rip', getRegSigned(regs, 'rip') - 2n);
     } else if (rax === -BigInt(ERESTART.RESTARTBLOCK)) {
-      // The kernel's restart block is not ours to recreate; nanosleep & co. have written
-      // the remaining time already, and callers loop on EINTR.
-      setReg(regs, 'rax', -EINTR);
+      // The kernel would resume through its restart block, which a new process has not got.
+      // Run the syscall again instead: a relative (clock_)nanosleep has written the time
+      // left into *rem, so it sleeps on from there; other timeouts (poll ...) start afresh.
+      setReg(regs, 'rax', orig);
+      setReg(regs, 'rip', getRegSigned(regs, 'rip') - 2n);
+      if (orig === BigInt(SYS_NANOSLEEP) && getReg(regs, 'rsi') !== 0n) setReg(regs, 'rdi', getReg(regs, 'rsi'));
+      if (orig === BigInt(SYS_CLOCK_NANOSLEEP) && !(getReg(regs, 'rsi') & BigInt(TIMER_ABSTIME)) && getReg(regs, 'r10') !== 0n) {
+        setReg(regs, 'rdx', getReg(regs, 'r10'));
+      }
     }
   }
   setReg(regs, 'orig_rax', -1n);

@@ -1,45 +1,80 @@
+// Remote syscall injection (native/inject.cc) through Remote (src/kernel/remote.ts).
 import { afterEach, describe, expect, it } from 'vitest';
 import { native } from '../../src/kernel/native.js';
 import { seizeAndStop, detach } from '../../src/kernel/ptrace.js';
-import { Remote } from '../../src/kernel/remote.js';
-import { getRegs } from './util.js';
-import { SYS } from '../../src/kernel/syscalls.js';
-import { fixture } from '../helpers/fixtures.js';
-import { startTarget, type Target } from '../helpers/target.js';
+import { Remote, findSyscallInsn } from '../../src/kernel/remote.js';
+import { getReg, getRegSigned } from '../../src/kernel/regs.js';
+import { ERESTART, MAP, PROT, PTRACE_O, SIG, SYS } from '../../src/kernel/syscalls.js';
+import { Procs, errCode, getRegs, inSyscall, wait } from './util.js';
 
-let t: Target | undefined;
-afterEach(async () => {
-  await t?.stop();
-  t = undefined;
-});
+const procs = new Procs();
+afterEach(() => procs.cleanup());
 
 describe('syscall injection', () => {
   it('runs getpid in a child blocked in read() and leaves the read to restart', async () => {
-    t = await startTarget(fixture('reader'));
+    const t = await procs.target('reader');
     await t.waitFor('ready');
-    await new Promise((r) => setTimeout(r, 50)); // let it enter read()
-    seizeAndStop(t.pid, 0);
+    await inSyscall(t.pid, SYS.read);
+    seizeAndStop(t.pid, PTRACE_O.EXITKILL);
+    const regs = native.ptraceGetRegs(t.pid);
+    // Stopped inside read(): the kernel's restart code is in rax.
+    expect(Number(getRegSigned(regs, 'orig_rax'))).toBe(SYS.read);
+    expect(Number(getRegSigned(regs, 'rax'))).toBe(-ERESTART.SYS);
     const before = getRegs(t.pid);
     const remote = Remote.forThread(t.pid);
     expect(remote.call(SYS.getpid, 'getpid')).toBe(t.pid);
     expect(remote.call(SYS.gettid, 'gettid')).toBe(t.pid);
-    const after = getRegs(t.pid);
-    expect(after).toEqual(before);
+    expect(getRegs(t.pid)).toEqual(before);
     detach(t.pid);
     t.write('hello');
     expect(await t.waitFor('got:')).toBe('got:hello');
   });
 
   it('returns -errno as a coded error', async () => {
-    t = await startTarget(fixture('reader'));
+    const t = await procs.target('reader');
     await t.waitFor('ready');
-    seizeAndStop(t.pid, 0);
+    seizeAndStop(t.pid, PTRACE_O.EXITKILL);
     const remote = Remote.forThread(t.pid);
-    expect(() => remote.call(SYS.close, 'close', 9999)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+    expect(() => remote.call(SYS.close, 'close', 9999)).toThrow(expect.objectContaining({ code: 'EBADF', syscall: `remote close(${t.pid})` }));
+    expect(remote.raw(SYS.close, 9999)).toBe(-9n);
     detach(t.pid);
   });
 
+  it('passes six arguments (mmap) and refuses a seventh', () => {
+    const pid = procs.stub();
+    const remote = Remote.forThread(pid);
+    const want = 0x7e0000000000;
+    // MAP_FIXED_NOREPLACE at a chosen address: every argument has to arrive to get it back.
+    expect(remote.mmap(want, 8192, PROT.READ | PROT.WRITE, MAP.PRIVATE | MAP.ANONYMOUS | MAP.FIXED_NOREPLACE, -1, 0)).toBe(want);
+    expect(() => remote.mmap(want, 8192, PROT.READ | PROT.WRITE, MAP.PRIVATE | MAP.ANONYMOUS | MAP.FIXED_NOREPLACE, -1, 0)).toThrow(expect.objectContaining({ code: 'EEXIST' }));
+    expect(errCode(() => native.injectSyscall(pid, remote.syscallIp, SYS.getpid, [1, 2, 3, 4, 5, 6, 7]))).toBe('EINVAL');
+  });
+
+  it('faults cleanly when rip is not executable, and leaves the thread as it was', () => {
+    const pid = procs.stub();
+    const before = getRegs(pid);
+    expect(errCode(() => native.injectSyscall(pid, 0x1000, SYS.getpid))).toBe('EFAULT');
+    expect(getRegs(pid)).toEqual(before);
+    expect(native.injectSyscall(pid, findSyscallInsn(pid), SYS.getpid)).toBe(BigInt(pid));
+  });
+
+  it('a signal pending when the injection starts stays pending afterwards', () => {
+    const pid = procs.stub();
+    native.kill(pid, SIG.USR1);
+    const before = getRegs(pid);
+    expect(Remote.forThread(pid).call(SYS.getpid, 'getpid')).toBe(pid);
+    expect(getRegs(pid)).toEqual(before);
+    // Re-sent to the thread (tkill), still queued...
+    const info = native.ptracePeekSiginfo(pid, 0, 8, false);
+    expect(info.length).toBe(128);
+    expect(info.readInt32LE(0)).toBe(SIG.USR1);
+    // ...and delivered at the next resume, where the thread was.
+    native.ptraceCont(pid);
+    expect(wait(pid)).toMatchObject({ kind: 'stopped', signal: SIG.USR1, event: 0 });
+    expect(getReg(native.ptraceGetRegs(pid), 'rip').toString(16)).toBe(before.rip!.slice(2));
+  });
+
   it('fails with ESRCH on a thread that is not traced', () => {
-    expect(() => native.injectSyscall(1, 0, SYS.getpid)).toThrow(expect.objectContaining({ code: 'ESRCH' }));
+    expect(errCode(() => native.injectSyscall(1, 0, SYS.getpid))).toBe('ESRCH');
   });
 });

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { native, stubPath } from '../../src/kernel/native.js';
 import { regsToJson } from '../../src/kernel/regs.js';
-import { PTRACE_O, SIG } from '../../src/kernel/syscalls.js';
+import { PTRACE_O, SIG, WNOHANG } from '../../src/kernel/syscalls.js';
 import { decodeStatus, type WaitState } from '../../src/kernel/wait.js';
 import { fixture } from '../helpers/fixtures.js';
 import { startTarget, type Target } from '../helpers/target.js';
@@ -22,10 +22,36 @@ export function errCode(fn: () => unknown): string | undefined {
   return undefined;
 }
 
-/** Waits for `pid` (our child or tracee) and decodes the status. */
-export function wait(pid: number, options = 0): WaitState & { pid: number } {
-  const r = native.waitpid(pid, options);
-  return { pid: r.pid, ...decodeStatus(r.status) };
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Waits for `pid` (our child or tracee) and decodes the status. A plain blocking waitpid
+ * would hang the whole worker (and vitest's own timeouts) if an expected stop never came:
+ * poll with WNOHANG instead and fail after `limitMs`. This bounds a hang; it asserts no timing.
+ */
+export function wait(pid: number, options = 0, limitMs = 10_000): WaitState & { pid: number } {
+  if (options & WNOHANG) {
+    const r = native.waitpid(pid, options);
+    return { pid: r.pid, ...decodeStatus(r.status) };
+  }
+  const deadline = Date.now() + limitMs;
+  for (;;) {
+    const r = native.waitpid(pid, options | WNOHANG);
+    if (r.pid !== 0) return { pid: r.pid, ...decodeStatus(r.status) };
+    if (Date.now() > deadline) throw new Error(`pid ${pid}: no state change to wait for (${limitMs} ms)`);
+    Atomics.wait(sleeper, 0, 0, 1);
+  }
+}
+
+/** Resolves once `pid` is blocked in syscall `nr` (from /proc/PID/syscall); bounded. */
+export async function inSyscall(pid: number, nr: number, limitMs = 10_000): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  for (;;) {
+    const first = readFileSync(`/proc/${pid}/syscall`, 'utf8').split(' ')[0];
+    if (first === String(nr)) return;
+    if (Date.now() > deadline) throw new Error(`pid ${pid}: not in syscall ${nr} (${first})`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 /** SIGKILL and reap a child or tracee of ours; quiet if it is already gone. */

@@ -1,0 +1,49 @@
+// `criu-ts show -D DIR [--json]`: what an image set holds, readable by a person.
+import type { Command } from 'commander';
+import type { SetSummary } from '../images/describe.js';
+import { defineCommand } from './command.js';
+import { requireString } from './options.js';
+
+const mib = (n: number) => `${(n / 1048576).toFixed(n < 1048576 ? 2 : 1)} MiB`;
+
+export default defineCommand<{ imagesDir: string }, SetSummary>({
+  name: 'show',
+  summary: 'describe an image set: processes, VMAs, fds, pages, parent chain',
+  configure(cmd: Command) {
+    cmd.requiredOption('-D, --images-dir <dir>', 'the image set');
+  },
+  parse: (raw) => ({ imagesDir: requireString(raw.imagesDir, '-D/--images-dir') }),
+  async run(o) {
+    const { describeSet } = await import('../images/describe.js');
+    return describeSet(o.imagesDir);
+  },
+  render: renderSummary,
+  json: (s) => s,
+});
+
+export function renderSummary(s: SetSummary): string[] {
+  const out = [
+    `${s.dir}: ${s.kind} (format v${s.version}) of pid ${s.rootPid}, made ${s.createdAt} by criu-ts ${s.toolVersion} on Linux ${s.kernel}`,
+    s.parent === null ? 'parent: none' : `parent: ${s.parent} (chain: ${s.chain.map((c) => `${c.dir} [${c.kind}]`).join(' <- ')})`,
+  ];
+  for (const p of s.processes) {
+    const ratio = p.pages.ratio ? ` (ratio ${p.pages.ratio.toFixed(2)})` : '';
+    out.push(
+      '',
+      `process ${p.pid} "${p.comm}": parent ${p.ppid}, group ${p.pgid}, session ${p.sid}, threads ${p.threads.join(' ')}`,
+      `  pages: ${mib(p.pages.rawBytes)} in this set, stored as ${mib(p.pages.storedBytes)} in ${p.pages.frames} frames${ratio}`,
+      `  VMAs (${p.vmas.length}):`,
+    );
+    for (const v of p.vmas) {
+      const pages = [v.pagesHere && `${v.pagesHere} pages here`, v.pagesInParent && `${v.pagesInParent} in parent`, v.pagesZero && `${v.pagesZero} zero`]
+        .filter(Boolean)
+        .join(', ');
+      out.push(`    ${v.start}-${v.end} ${v.prot} ${mib(v.sizeBytes).padStart(11)} ${v.kind.padEnd(12)} ${v.name}${pages ? `  [${pages}]` : ''}`);
+    }
+    out.push(`  fds (${p.fds.length}):`);
+    for (const f of p.fds) out.push(`    ${String(f.fd).padStart(4)} ${f.kind.padEnd(10)} ${f.flags} ${f.target}${f.pos ? ` @${f.pos}` : ''}`);
+  }
+  if (s.notes.length) out.push('', 'notes:', ...s.notes.map((n) => `  ${n}`));
+  if (s.foreignFiles.length) out.push('', `files that are not part of an image set: ${s.foreignFiles.join(', ')}`);
+  return out;
+}
