@@ -28,6 +28,12 @@
       "sources": ["native/stub/stub.c"],
       "cflags": ["-O2", "-static", "-nostdlib", "-fno-stack-protector", "-fno-pie", "-fno-asynchronous-unwind-tables"],
       "ldflags": ["-static", "-nostdlib", "-no-pie", "-Wl,--build-id=none"]
+    },
+    {
+      "target_name": "tracker",
+      "type": "executable",
+      "sources": ["native/tracker/tracker.c"],
+      "cflags": ["-O2"]
     }
   ]
 }

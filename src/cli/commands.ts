@@ -3,11 +3,13 @@
 import type { CliCommand } from './command.js';
 import check from './check.js';
 import dump from './dump.js';
+import preDump from './pre-dump.js';
 import restore from './restore.js';
 import show from './show.js';
 
 export const COMMANDS: readonly CliCommand[] = [
   check,
+  preDump,
   dump,
   restore,
   show,

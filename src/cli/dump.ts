@@ -12,6 +12,8 @@ export interface DumpCliOptions {
   leaveRunning: boolean;
   shellJob: boolean;
   compressionLevel?: number;
+  prevImagesDir?: string;
+  trackMem: boolean;
 }
 
 /** Test-only fault switch, like CRIU's fault injection: STAGE:fail or STAGE:kill. */
@@ -31,6 +33,8 @@ export default defineCommand<DumpCliOptions, DumpResult>({
       .requiredOption('-D, --images-dir <dir>', 'directory for the image set (created 0700)')
       .option('-R, --leave-running', 'leave the process running after the dump')
       .option('--shell-job', 'the std fds (terminal, pipes) belong to the shell: restore takes the restorer\'s')
+      .option('--prev-images-dir <dir>', 'the last pre-dump pass, relative to -D: save only what changed since')
+      .option('--track-mem', 'part of an iterative migration (tracking follows from --prev-images-dir)')
       .option('--compression-level <n>', 'zstd level for page frames (default 3)');
   },
   parse: (raw) => ({
@@ -39,6 +43,8 @@ export default defineCommand<DumpCliOptions, DumpResult>({
     leaveRunning: raw.leaveRunning === true,
     shellJob: raw.shellJob === true,
     compressionLevel: optionalInt(raw.compressionLevel, '--compression-level', -7, 19),
+    ...(raw.prevImagesDir !== undefined ? { prevImagesDir: requireString(raw.prevImagesDir, '--prev-images-dir') } : {}),
+    trackMem: raw.trackMem === true,
   }),
   async run(o, ctx) {
     const { dump } = await import('../dump/dump.js');
@@ -54,6 +60,7 @@ export default defineCommand<DumpCliOptions, DumpResult>({
     `Dumped pid ${r.pid} to ${r.imagesDir}: ${(r.stats.pagesBytesRaw! / 1048576).toFixed(1)} MiB of pages in ${(
       r.stats.pagesBytesStored! / 1048576
     ).toFixed(1)} MiB, frozen ${r.stats.frozenMs!.toFixed(1)} ms${r.killed ? '' : ' (left running)'}.`,
+    ...r.notes.map((n) => `note: ${n}`),
   ],
   json: (r) => r,
 });

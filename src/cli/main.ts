@@ -118,6 +118,10 @@ export async function main(
 
 /** The entry point of bin/criu-ts.js: real streams, exit code set, no process.exit. */
 export async function start(): Promise<void> {
+  // `criu-ts ... | head`: a closed stdout is the reader's choice, not our failure.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+  });
   const io: CliIo = {
     stdout: (t) => void process.stdout.write(t),
     stderr: (t) => void process.stderr.write(t),

@@ -7,6 +7,10 @@ export interface DumpOptions {
   imagesDir: string;
   leaveRunning?: boolean;
   shellJob?: boolean;
+  /** The parent set of a pre-dump chain, relative to imagesDir (CRIU's --prev-images-dir). */
+  prevImagesDir?: string;
+  /** CRIU's --track-mem: recorded; tracking itself follows from the parent chain. */
+  trackMem?: boolean;
   /** zstd level for page frames (3 never collapsed on bad data here; 1 did). */
   compressionLevel?: number;
   /** Compression worker threads (default: one per core). */

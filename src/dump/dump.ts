@@ -1,41 +1,42 @@
 // `criu-ts dump`: the stages, in order. Each stage wraps its failure with its name and the
-// pid; any failure before the kill detaches and leaves the process running as it was.
+// pid; any failure before the kill detaches and leaves the process running as it was (and
+// a pre-dump chain's tracking in place, so the dump can be tried again).
 //
+//   [parent: check the chain, take the tracking uffd from its tracker]
 //   freeze ─► map scratch ─► collect cores, process, mm, files ─► unmap scratch
-//          ─► copy pages (scan + read + compress + write) ─► write metadata, fsync
-//          ─► inventory (the set is now complete) ─► kill, or detach (--leave-running)
-import { randomUUID } from 'node:crypto';
-import { release } from 'node:os';
+//          ─► plan pages (written since the parent, or all present) ─► copy, compress, write
+//          ─► metadata, fsync ─► inventory (the set is now complete)
+//          ─► end tracking ─► kill, or detach (--leave-running)
 import { inStage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { toolVersion } from '../paths.js';
 import { CompressPool } from '../images/compress-pool.js';
 import { writeCore, type Core } from '../images/core.js';
 import { writeFiles } from '../images/files.js';
 import { createImageDir, syncDir } from '../images/io.js';
-import { writeInventory, type Inventory } from '../images/inventory.js';
 import { writeMm } from '../images/mm.js';
-import { PagesWriter } from '../images/pages.js';
 import { writePstree } from '../images/pstree.js';
 import { native } from '../kernel/native.js';
 import { readSmaps, readStat } from '../kernel/procfs.js';
 import { Remote, findSyscallInsn } from '../kernel/remote.js';
 import { MAP, PROT, SIG } from '../kernel/syscalls.js';
+import { newInventory, openParent, writeInventory, type Parent } from './chain.js';
 import { collectProcess, collectThread } from './collect-core.js';
 import { collectFiles } from './collect-files.js';
 import { collectMm } from './collect-mm.js';
 import { faultPoint, timer, type DumpContext, type DumpOptions, type Stats } from './context.js';
 import { freezeProcess, thaw, type Frozen } from './freeze.js';
-import { copyPages, pagesToSave } from './memory.js';
+import { copyPlanned, plan } from './pass.js';
+import { acquireTracking, endTracking, waitTrackerGone, type TrackingInfo } from './tracking.js';
 
 export interface DumpResult {
   pid: number;
   imagesDir: string;
   stats: Stats;
   killed: boolean;
+  notes: string[];
 }
 
-async function stage<T>(ctx: DumpContext, name: string, pid: number, fn: () => T | Promise<T>): Promise<T> {
+export async function stage<T>(ctx: DumpContext, name: string, pid: number, fn: () => T | Promise<T>): Promise<T> {
   const t = timer();
   try {
     const r = await fn();
@@ -53,12 +54,25 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
   const pid = opts.pid;
   const dir = opts.imagesDir;
   const total = timer();
+  const notes: string[] = [];
   createImageDir(dir);
+  const parent: Parent | undefined = opts.prevImagesDir ? await stage(ctx, 'parent', pid, () => openParent(dir, opts.prevImagesDir!, pid)) : undefined;
+  let trackingInfo: TrackingInfo | undefined = parent?.inventory.tracking;
+  let uffd: number | undefined;
+  if (trackingInfo) {
+    const got = acquireTracking(trackingInfo, pid);
+    if ('fd' in got) uffd = got.fd;
+    else {
+      notes.push(`write tracking was lost (${got.lost}): every page is saved in this dump`);
+      log.warn(notes[notes.length - 1]!);
+      trackingInfo = undefined;
+    }
+  }
   const pool = new CompressPool(opts.compressionLevel ?? 3, opts.compressThreads);
   let frozen: Frozen | undefined;
-  let writer: PagesWriter | undefined;
   let done = false;
   try {
+    await pool.warm(); // worker start-up before, not during, the freeze
     frozen = await stage(ctx, 'freeze', pid, () => freezeProcess(pid, log));
     const f = frozen;
     const frozenAt = timer();
@@ -81,16 +95,23 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     const { files, ghostBytes } = await stage(ctx, 'files', pid, () => collectFiles(pid, { shellJob: !!opts.shellJob, dir }));
 
     await stage(ctx, 'pages', pid, async () => {
-      const pieces = pagesToSave(pid, collected.mm.vmas);
-      writer = new PagesWriter(dir, pid, pool);
-      const copied = await copyPages(pid, pieces, writer);
+      const input = {
+        pid,
+        vmas: collected.mm.vmas,
+        tracking: uffd === undefined ? undefined : { fd: uffd },
+        parent: uffd === undefined ? undefined : parent?.pages.get(pid),
+        dir,
+        pool,
+        log,
+      };
+      const p = plan(input);
+      notes.push(...p.notes);
       faultPoint(ctx, 'mid-pages');
-      const ws = await writer.finish();
-      writer = undefined;
-      ctx.stats.pagesBytesRaw = ws.rawBytes;
-      ctx.stats.pagesBytesStored = ws.storedBytes;
-      ctx.stats.pagesFrames = ws.frames;
-      ctx.stats.bytesRead = copied.bytesRead;
+      const s = await copyPlanned(input, p, true);
+      Object.assign(ctx.stats, s);
+      // Older names, kept for scripts that read them.
+      ctx.stats.pagesBytesRaw = s.bytesRaw;
+      ctx.stats.pagesBytesStored = s.bytesStored;
     });
 
     await stage(ctx, 'write', pid, () => {
@@ -98,54 +119,30 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
       writeMm(dir, collected.mm);
       writeFiles(dir, files);
       writePstree(dir, {
-        processes: [
-          {
-            pid,
-            ppid: Number(stat[4]),
-            pgid: Number(stat[5]),
-            sid: Number(stat[6]),
-            threads: f.tids,
-            state: f.stoppedBy ? 'stopped' : 'running',
-          },
-        ],
+        processes: [{ pid, ppid: Number(stat[4]), pgid: Number(stat[5]), sid: Number(stat[6]), threads: f.tids, state: f.stoppedBy ? 'stopped' : 'running' }],
       });
       ctx.stats.ghostBytes = ghostBytes;
       ctx.stats.frozenMs = frozenAt();
       ctx.stats.totalMs = total();
-      const inv: Inventory = {
-        format: 'criu-ts',
-        version: 1,
-        id: randomUUID(),
-        kind: 'dump',
-        createdAt: new Date().toISOString(),
-        toolVersion: toolVersion(),
-        kernel: release(),
-        arch: 'x86_64',
-        pageSize: 4096,
-        rootPid: pid,
-        pids: [pid],
-        parent: null,
-        parentId: null,
-        options: { shellJob: !!opts.shellJob, leaveRunning: !!opts.leaveRunning },
-        stats: ctx.stats,
-      };
       // The inventory goes last: only a set that has one is complete.
-      writeInventory(dir, inv);
+      const options = { shellJob: !!opts.shellJob, leaveRunning: !!opts.leaveRunning, trackMem: !!opts.trackMem };
+      writeInventory(dir, newInventory('dump', pid, parent, options, ctx.stats, notes.length ? { notes } : {}));
       syncDir(dir);
     });
     faultPoint(ctx, 'before-kill');
 
-    if (opts.leaveRunning) {
-      thaw(f);
-    } else {
-      killFrozen(f, log);
-    }
+    // The chain ends here: no tracker, no registration, no write protection stays behind.
+    if (uffd !== undefined) endTracking(trackingInfo, uffd);
+    uffd = undefined;
+    await waitTrackerGone(trackingInfo);
+    if (opts.leaveRunning) thaw(f);
+    else killFrozen(f, log);
     done = true;
     log.info(`dumped pid ${pid} to ${dir} in ${total().toFixed(1)} ms (frozen ${ctx.stats.frozenMs!.toFixed(1)} ms)`);
-    return { pid, imagesDir: dir, stats: ctx.stats, killed: !opts.leaveRunning };
+    return { pid, imagesDir: dir, stats: ctx.stats, killed: !opts.leaveRunning, notes };
   } finally {
-    writer?.abort();
     await pool.close();
+    if (uffd !== undefined) endTracking(undefined, uffd); // our copy only: the tracker keeps the chain
     if (!done && frozen) {
       thaw(frozen);
       log.warn(`dump of ${pid} failed; the process was left running`);

@@ -1,90 +1,33 @@
-// The page copy pipeline: PAGEMAP_SCAN decides which pages to save, process_vm_readv
-// copies them in large batches (the next batch is read while the last one is handed to
-// the compressors), and the PagesWriter (the sink) compresses and writes frames.
+// The page copy pipeline: process_vm_readv copies the planned pages in large batches (the
+// next batch is read while the last one is handed to the compressors), and the PagesWriter
+// (the sink) compresses and writes frames. PARENT items only go into the index.
+//
+// While the process runs (pre-dump), a VMA may vanish under us: the read comes back short.
+// Such pages are simply not saved (the next pass or the final dump sees the new layout);
+// while it is frozen, a short read is an error.
 import { closeSync, openSync, readSync } from 'node:fs';
 import { native } from '../kernel/native.js';
-import { openPagemap, scanFd, type PageRange } from '../kernel/pagemap.js';
-import { PAGE_IS } from '../kernel/syscalls.js';
-import { addr, type Vma } from '../images/mm.js';
 import type { PagesWriter } from '../images/pages.js';
 import { CriuError } from '../errors.js';
+import type { Item } from './plan.js';
 
 const CHUNK = 4 << 20;
 const IOV_MAX = 1024;
 
-export type SaveRule = 'skip' | 'anon' | 'cow' | 'whole';
-
-/** What to save of a VMA: the page data that a fresh mapping at restore would not have. */
-export function saveRule(v: Vma): SaveRule {
-  switch (v.kind) {
-    case 'vdso':
-    case 'vvar':
-    case 'vvar_vclock':
-    case 'vsyscall':
-      return 'skip'; // the kernel's own, moved into place at restore
-    case 'file':
-      // Shared file pages live in the file; private ones only where written (COW).
-      return v.shared ? 'skip' : 'cow';
-    case 'file-deleted':
-      return 'whole';
-    case 'anon':
-      return 'anon';
-  }
-}
-
-export interface Piece {
-  start: number;
-  end: number;
-  /** Readable with process_vm_readv (PROT_READ); else /proc/PID/mem is used. */
-  readable: boolean;
-}
-
-/** The page ranges to save, in address order. */
-export function pagesToSave(pid: number, vmas: Vma[]): Piece[] {
-  const fd = openPagemap(pid);
-  try {
-    const out: Piece[] = [];
-    for (const v of vmas) {
-      const rule = saveRule(v);
-      if (rule === 'skip') continue;
-      const start = addr(v.start);
-      const end = addr(v.end);
-      const readable = (v.prot & 1) !== 0;
-      if (rule === 'whole') {
-        out.push({ start, end, readable });
-        continue;
-      }
-      // Zero-page mappings read as zero anyway; page-cache pages of a private file
-      // mapping come back from the file. Everything else present or swapped is data.
-      const exclude = PAGE_IS.PFNZERO | (rule === 'cow' ? PAGE_IS.FILE : 0);
-      const ranges: PageRange[] = scanFd(fd, {
-        start,
-        end,
-        categoryInverted: exclude,
-        categoryMask: exclude,
-        categoryAnyofMask: PAGE_IS.PRESENT | PAGE_IS.SWAPPED,
-        returnMask: PAGE_IS.PRESENT | PAGE_IS.SWAPPED,
-      });
-      for (const r of ranges) out.push({ start: r.start, end: r.end, readable });
-    }
-    return out;
-  } finally {
-    closeSync(fd);
-  }
-}
-
 interface Chunk {
-  pieces: Piece[];
+  pieces: Item[];
   bytes: number;
 }
 
-function* chunks(pieces: Piece[]): Generator<Chunk> {
+/** Data items cut into chunks of at most CHUNK bytes and IOV_MAX pieces. */
+function* chunks(items: Item[]): Generator<Chunk> {
   let cur: Chunk = { pieces: [], bytes: 0 };
-  for (const p of pieces) {
+  for (const p of items) {
+    if (p.kind !== 'data') continue;
     let s = p.start;
     while (s < p.end) {
       const n = Math.min(p.end - s, CHUNK - cur.bytes);
-      cur.pieces.push({ start: s, end: s + n, readable: p.readable });
+      cur.pieces.push({ ...p, start: s, end: s + n });
       cur.bytes += n;
       s += n;
       if (cur.bytes === CHUNK || cur.pieces.length === IOV_MAX) {
@@ -96,91 +39,122 @@ function* chunks(pieces: Piece[]): Generator<Chunk> {
   if (cur.bytes) yield cur;
 }
 
-/** Reads one chunk: process_vm_readv for readable pieces, /proc/PID/mem for the others. */
-async function readChunk(pid: number, memFd: () => number, c: Chunk): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(c.bytes);
-  let off = 0;
-  let i = 0;
-  while (i < c.pieces.length) {
-    // A run of readable pieces goes in one process_vm_readv.
-    if (c.pieces[i]!.readable) {
-      const ranges: number[] = [];
-      let want = 0;
-      const first = i;
-      while (i < c.pieces.length && c.pieces[i]!.readable) {
-        const p = c.pieces[i++]!;
-        ranges.push(p.start, p.end - p.start);
-        want += p.end - p.start;
-      }
-      const got = await native.processVmReadvAsync(pid, buf, off, ranges);
-      if (got !== want) {
-        // Something in the run refused (e.g. a VM_IO page): read the rest through mem.
-        let done = got;
-        let at = off;
-        for (let k = first; k < i; k++) {
-          const p = c.pieces[k]!;
-          const len = p.end - p.start;
-          if (done >= len) {
-            done -= len;
-          } else {
-            preadMem(memFd(), buf, at + done, p.start + done, len - done, pid);
-            done = 0;
-          }
-          at += len;
-        }
-      }
-      off += want;
-    } else {
-      const p = c.pieces[i++]!;
-      preadMem(memFd(), buf, off, p.start, p.end - p.start, pid);
-      off += p.end - p.start;
-    }
-  }
-  return buf;
+interface ReadChunk {
+  buf: Buffer;
+  /** Bytes actually read of each piece (less than its length where it vanished). */
+  got: number[];
 }
 
-function preadMem(fd: number, buf: Buffer, off: number, at: number, len: number, pid: number): void {
+function preadMem(fd: number, buf: Buffer, off: number, at: number, len: number): number {
   let done = 0;
   while (done < len) {
-    const n = readSync(fd, buf, off + done, len - done, at + done);
-    if (n <= 0) throw new CriuError('EIO', `pid ${pid}: cannot read memory at 0x${(at + done).toString(16)}`);
+    let n: number;
+    try {
+      n = readSync(fd, buf, off + done, len - done, at + done);
+    } catch {
+      n = 0;
+    }
+    if (n <= 0) break;
     done += n;
   }
+  return done;
+}
+
+/** Reads one chunk: process_vm_readv for the readable pieces, /proc/PID/mem for the rest. */
+async function readChunk(pid: number, memFd: () => number, c: Chunk): Promise<ReadChunk> {
+  const buf = Buffer.allocUnsafe(c.bytes);
+  const got = c.pieces.map(() => 0);
+  const ranges: number[] = [];
+  for (const p of c.pieces) if (p.readable) ranges.push(p.start, p.end - p.start);
+  let fast = ranges.length ? await native.processVmReadvAsync(pid, buf, 0, ranges) : 0;
+  // process_vm_readv fills the readable pieces in order, contiguously from offset 0; move
+  // them to their places (after the unreadable ones) as we account for them, from the back.
+  const placed: Array<[number, number]> = [];
+  let off = 0;
+  for (let i = 0; i < c.pieces.length; i++) {
+    const p = c.pieces[i]!;
+    const len = p.end - p.start;
+    if (p.readable) {
+      const n = Math.min(fast, len);
+      got[i] = n;
+      fast -= n;
+      placed.push([i, off]);
+    }
+    off += len;
+  }
+  // Readable pieces sit packed at the start; spread them out (right to left, no overlap issue).
+  let packedEnd = placed.reduce((s, [i]) => s + (c.pieces[i]!.end - c.pieces[i]!.start), 0);
+  for (let k = placed.length - 1; k >= 0; k--) {
+    const [i, to] = placed[k]!;
+    const len = c.pieces[i]!.end - c.pieces[i]!.start;
+    packedEnd -= len;
+    if (packedEnd !== to) buf.copy(buf, to, packedEnd, packedEnd + len);
+  }
+  off = 0;
+  for (let i = 0; i < c.pieces.length; i++) {
+    const p = c.pieces[i]!;
+    const len = p.end - p.start;
+    // Unreadable pieces, and whatever process_vm_readv refused (a VM_IO page, a vanished
+    // VMA), go through /proc/PID/mem, which reads through any protection.
+    if (got[i]! < len) got[i] = got[i]! + preadMem(memFd(), buf, off + got[i]!, p.start + got[i]!, len - got[i]!);
+    off += len;
+  }
+  return { buf, got };
 }
 
 export interface CopyStats {
   bytesRead: number;
+  /** Bytes planned but gone when read (running process only). */
+  bytesVanished: number;
 }
 
-/** Copies `pieces` of pid's memory into the writer, reading ahead one chunk. */
-export async function copyPages(pid: number, pieces: Piece[], writer: PagesWriter): Promise<CopyStats> {
+/** Copies the planned items of pid into the writer, reading ahead one chunk. */
+export async function copyPages(pid: number, items: Item[], writer: PagesWriter, frozen: boolean): Promise<CopyStats> {
   let mem = -1;
   const memFd = () => (mem >= 0 ? mem : (mem = openSync(`/proc/${pid}/mem`, 'r')));
   let bytesRead = 0;
+  let bytesVanished = 0;
+  const parents = items.filter((i) => i.kind === 'parent');
+  let nextParent = 0;
+  // PARENT items go into the index in address order, between the data around them.
+  const parentsBefore = (addr: number) => {
+    while (nextParent < parents.length && parents[nextParent]!.start < addr) {
+      const p = parents[nextParent++]!;
+      writer.addParent(p.start, (p.end - p.start) / 4096);
+    }
+  };
   try {
-    const it = chunks(pieces);
-    let next = it.next();
+    const it = chunks(items);
     const start = (c: Chunk) => {
       const p = readChunk(pid, memFd, c);
       p.catch(() => {}); // awaited below; this only keeps a failure from going unhandled meanwhile
       return p;
     };
+    let next = it.next();
     let pending = next.done ? null : start(next.value);
     while (pending) {
       const chunk = next.value as Chunk;
-      const data = await pending;
+      const { buf, got } = await pending;
       next = it.next();
       pending = next.done ? null : start(next.value);
       let off = 0;
-      for (const p of chunk.pieces) {
+      for (let i = 0; i < chunk.pieces.length; i++) {
+        const p = chunk.pieces[i]!;
         const len = p.end - p.start;
-        await writer.addData(p.start, data.subarray(off, off + len));
+        const n = got[i]! - (got[i]! % 4096);
+        if (n < len) {
+          if (frozen) throw new CriuError('EIO', `pid ${pid}: cannot read memory at 0x${(p.start + n).toString(16)}`);
+          bytesVanished += len - n;
+        }
+        parentsBefore(p.start);
+        if (n > 0) await writer.addData(p.start, buf.subarray(off, off + n));
         off += len;
+        bytesRead += n;
       }
-      bytesRead += chunk.bytes;
     }
+    parentsBefore(Number.MAX_SAFE_INTEGER);
   } finally {
     if (mem >= 0) closeSync(mem);
   }
-  return { bytesRead };
+  return { bytesRead, bytesVanished };
 }

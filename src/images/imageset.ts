@@ -33,9 +33,11 @@ export function loadImageSet(dir: string): ImageSet {
   const files = new Map<number, Files>();
   const pids = pstree.processes.map((p) => p.pid);
   if (!pids.includes(inventory.rootPid)) throw new ImageError(join(dir, PSTREE), `root pid ${inventory.rootPid} is not in the tree`);
+  // A pre-dump set holds memory only: its layout and pages, no thread or fd state.
+  const full = inventory.kind === 'dump';
   for (const p of pstree.processes) {
     if (!p.threads.includes(p.pid)) throw new ImageError(join(dir, PSTREE), `process ${p.pid}: its leader is not among its threads`);
-    for (const tid of p.threads) {
+    for (const tid of full ? p.threads : []) {
       const core = readCore(dir, tid);
       if (core.tid !== tid || core.pid !== p.pid) throw new ImageError(join(dir, `core-${tid}.json`), `holds thread ${core.tid} of ${core.pid}, expected ${tid} of ${p.pid}`);
       if (tid === p.pid && !core.process) throw new ImageError(join(dir, `core-${tid}.json`), 'the leader thread has no process state');
@@ -44,6 +46,7 @@ export function loadImageSet(dir: string): ImageSet {
     const mm = readMm(dir, p.pid);
     if (mm.pid !== p.pid) throw new ImageError(join(dir, `mm-${p.pid}.json`), `holds pid ${mm.pid}`);
     mms.set(p.pid, mm);
+    if (!full) continue;
     const f = readFiles(dir, p.pid);
     if (f.pid !== p.pid) throw new ImageError(join(dir, `files-${p.pid}.json`), `holds pid ${f.pid}`);
     files.set(p.pid, f);

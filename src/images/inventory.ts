@@ -27,6 +27,19 @@ export const inventorySchema = obj({
   parent: nullable(str),
   parentId: nullable(str),
   options: obj({ shellJob: bool, leaveRunning: bool, trackMem: opt(bool) }),
+  /**
+   * Write tracking of a pre-dump chain (see src/dump/tracking.ts): the tracker process
+   * holding the uffd between passes, and how to recognise it and the target again.
+   */
+  tracking: opt(
+    obj({
+      trackerPid: uint,
+      trackerStartTime: uint,
+      trackerFd: uint,
+      targetStartTime: uint,
+      userModeOnly: bool,
+    }),
+  ),
   /** Numbers only: durations in ms, sizes in bytes, counts. */
   stats: record(num),
   notes: opt(arr(str)),

@@ -1,0 +1,54 @@
+// One memory pass of one process into one set: plan (scan, register, arm), copy, write.
+import type { CompressPool } from '../images/compress-pool.js';
+import type { Vma } from '../images/mm.js';
+import { PagesWriter } from '../images/pages.js';
+import type { Logger } from '../log.js';
+import { copyPages } from './memory.js';
+import { planPass, type ParentPages, type PassPlan, type Tracking } from './plan.js';
+
+export interface PassStats {
+  pagesScanned: number;
+  pagesWritten: number;
+  pagesSaved: number;
+  pagesInParent: number;
+  bytesRaw: number;
+  bytesStored: number;
+  bytesVanished: number;
+  frames: number;
+}
+
+export interface PassInput {
+  pid: number;
+  vmas: Vma[];
+  tracking?: Tracking;
+  parent?: ParentPages;
+  dir: string;
+  pool: CompressPool;
+  log: Logger;
+}
+
+export function plan(i: PassInput): PassPlan {
+  return planPass(i.pid, i.vmas, i.tracking, i.parent, i.log);
+}
+
+/** Copies what the plan says into pages-PID.zst / pagemap-PID.bin. */
+export async function copyPlanned(i: PassInput, p: PassPlan, frozen: boolean): Promise<PassStats> {
+  const writer = new PagesWriter(i.dir, i.pid, i.pool);
+  try {
+    const copied = await copyPages(i.pid, p.items, writer, frozen);
+    const ws = await writer.finish();
+    return {
+      pagesScanned: p.pagesScanned,
+      pagesWritten: p.pagesWritten,
+      pagesSaved: ws.rawBytes / 4096,
+      pagesInParent: p.items.filter((x) => x.kind === 'parent').reduce((n, x) => n + (x.end - x.start) / 4096, 0),
+      bytesRaw: ws.rawBytes,
+      bytesStored: ws.storedBytes,
+      bytesVanished: copied.bytesVanished,
+      frames: ws.frames,
+    };
+  } catch (e) {
+    writer.abort();
+    throw e;
+  }
+}

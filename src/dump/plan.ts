@@ -1,0 +1,188 @@
+// Which pages a pass saves, and which it leaves to its parent set.
+//
+// Per VMA of this pass:
+//  - tracked since the parent pass (same VMA, registered, no EPERM from the checked scan):
+//    the written set W comes from PAGEMAP_SCAN(WP_MATCHING | CHECK_WPASYNC, WRITTEN), which
+//    also protects those pages again in the same step. W's present pages are saved here; the
+//    pages the parent has, minus W, stay in the parent (PARENT ranges). A written page that
+//    is no longer present (MADV_DONTNEED) is listed nowhere: it reads as fresh memory.
+//  - new, changed, or untracked: registered (when tracking), armed by one WP scan, and then
+//    every present page is saved. Arming comes before the presence scan: a page written
+//    after arming is caught by the next pass, one written before is present now.
+import { closeSync } from 'node:fs';
+import { addr, type Vma } from '../images/mm.js';
+import { PAGE, RangeKind, firstRangeAfter, type PagemapIndex } from '../images/pagemap.js';
+import { hasCode } from '../kernel/native.js';
+import { openPagemap, scanFd, type PageRange } from '../kernel/pagemap.js';
+import { PAGE_IS, PM_SCAN } from '../kernel/syscalls.js';
+import type { Logger } from '../log.js';
+import { registerWp } from './tracking.js';
+
+export type SaveRule = 'skip' | 'anon' | 'cow' | 'whole';
+
+/** What to save of a VMA: the page data that a fresh mapping at restore would not have. */
+export function saveRule(v: Vma): SaveRule {
+  switch (v.kind) {
+    case 'vdso':
+    case 'vvar':
+    case 'vvar_vclock':
+    case 'vsyscall':
+      return 'skip'; // the kernel's own, moved into place at restore
+    case 'file':
+      // Shared file pages live in the file; private ones only where written (COW).
+      return v.shared ? 'skip' : 'cow';
+    case 'file-deleted':
+      return 'whole';
+    case 'anon':
+      return 'anon';
+  }
+}
+
+/** Private memory can be write-tracked; shared memory is saved whole on every pass. */
+const trackable = (v: Vma) => !v.shared && saveRule(v) !== 'skip';
+
+export interface Item {
+  start: number;
+  end: number;
+  /** data: copy these pages now; parent: unchanged since the parent set. */
+  kind: 'data' | 'parent';
+  /** Readable with process_vm_readv (PROT_READ); else /proc/PID/mem. */
+  readable: boolean;
+}
+
+export interface PassPlan {
+  items: Item[];
+  pagesScanned: number;
+  pagesWritten: number;
+  /** VMAs that could not be tracked, with why (shown to the user, kept in the inventory). */
+  notes: string[];
+}
+
+export interface Tracking {
+  fd: number;
+}
+
+/** smaps shows a WP-registered VMA with VmFlags `uw`: the kernel's own record, kept across passes. */
+const registered = (v: Vma) => v.vmFlags.includes('uw');
+
+export interface ParentPages {
+  vmas: Vma[];
+  index: PagemapIndex;
+}
+
+const sameVma = (a: Vma, b: Vma) =>
+  a.start === b.start && a.end === b.end && a.prot === b.prot && a.shared === b.shared && a.kind === b.kind && a.name === b.name && a.offset === b.offset;
+
+function presence(rule: SaveRule) {
+  // Zero-page mappings read as zero anyway; page-cache pages of a private file mapping
+  // come back from the file. Everything else present or swapped is data.
+  const exclude = PAGE_IS.PFNZERO | (rule === 'cow' ? PAGE_IS.FILE : 0);
+  return { categoryInverted: exclude, categoryMask: exclude, categoryAnyofMask: PAGE_IS.PRESENT | PAGE_IS.SWAPPED, returnMask: PAGE_IS.PRESENT };
+}
+
+/** Ranges of a minus ranges of b (both sorted, disjoint). */
+export function subtract(a: Array<{ start: number; end: number }>, b: Array<{ start: number; end: number }>): Array<{ start: number; end: number }> {
+  const out: Array<{ start: number; end: number }> = [];
+  let j = 0;
+  for (const r of a) {
+    let s = r.start;
+    while (j < b.length && b[j]!.end <= s) j++;
+    let k = j;
+    while (s < r.end) {
+      const cut = b[k];
+      if (!cut || cut.start >= r.end) {
+        out.push({ start: s, end: r.end });
+        break;
+      }
+      if (cut.start > s) out.push({ start: s, end: cut.start });
+      s = Math.max(s, cut.end);
+      k++;
+    }
+  }
+  return out;
+}
+
+/** The parent's ranges (pages it can give) within [start, end). */
+function parentRanges(parent: ParentPages, start: number, end: number): Array<{ start: number; end: number }> {
+  const out: Array<{ start: number; end: number }> = [];
+  const ranges = parent.index.ranges;
+  for (let i = firstRangeAfter(ranges, start); i < ranges.length; i++) {
+    const r = ranges[i]!;
+    if (r.start >= end) break;
+    const s = Math.max(start, r.start);
+    const e = Math.min(end, r.start + r.nrPages * PAGE);
+    if (e > s && (r.kind === RangeKind.Data || r.kind === RangeKind.Parent || r.kind === RangeKind.Zero)) out.push({ start: s, end: e });
+  }
+  return out;
+}
+
+export function planPass(pid: number, vmas: Vma[], tracking: Tracking | undefined, parent: ParentPages | undefined, log: Logger): PassPlan {
+  const fd = openPagemap(pid);
+  const plan: PassPlan = { items: [], pagesScanned: 0, pagesWritten: 0, notes: [] };
+  const present = (v: Vma, s: number, e: number): PageRange[] => scanFd(fd, { start: s, end: e, ...presence(saveRule(v)) });
+  const wpScan = (s: number, e: number): PageRange[] =>
+    scanFd(fd, {
+      start: s,
+      end: e,
+      flags: PM_SCAN.WP_MATCHING | PM_SCAN.CHECK_WPASYNC,
+      categoryMask: PAGE_IS.WRITTEN,
+      returnMask: PAGE_IS.WRITTEN,
+    });
+  try {
+    for (const v of vmas) {
+      const rule = saveRule(v);
+      if (rule === 'skip') continue;
+      const start = addr(v.start);
+      const end = addr(v.end);
+      const readable = (v.prot & 1) !== 0;
+      const data = (rs: Array<{ start: number; end: number }>) => rs.forEach((r) => plan.items.push({ start: r.start, end: r.end, kind: 'data', readable }));
+      if (rule === 'whole') {
+        data([{ start, end }]);
+        continue;
+      }
+      let isRegistered = registered(v);
+      const continuing = tracking && parent && trackable(v) && isRegistered && parent.vmas.some((p) => sameVma(p, v));
+      if (continuing) {
+        let written: PageRange[] | undefined;
+        try {
+          written = wpScan(start, end);
+        } catch (e) {
+          // EPERM: this VMA is no longer registered (remapped in place, ...): start it afresh.
+          if (!hasCode(e, 'EPERM')) throw e;
+          plan.notes.push(`VMA ${v.start}-${v.end} ${v.name} lost its registration; saved whole`);
+          isRegistered = false;
+        }
+        if (written) {
+          plan.pagesScanned += (end - start) / PAGE;
+          plan.pagesWritten += written.reduce((n, r) => n + (r.end - r.start) / PAGE, 0);
+          const fresh = written.flatMap((w) => present(v, w.start, w.end));
+          const inParent = subtract(parentRanges(parent, start, end), written);
+          for (const r of inParent) plan.items.push({ start: r.start, end: r.end, kind: 'parent', readable });
+          data(fresh);
+          continue;
+        }
+      }
+      if (tracking && trackable(v)) {
+        const how = isRegistered ? 'ok' : registerWp(tracking.fd, start, end);
+        if (how === 'ok') {
+          try {
+            wpScan(start, end); // arm: protect every page from now on
+          } catch (e) {
+            if (!hasCode(e, 'EPERM')) throw e;
+            plan.notes.push(`VMA ${v.start}-${v.end} ${v.name} could not be armed; saved whole each pass`);
+          }
+        } else {
+          const why = how === 'busy' ? 'the process uses userfaultfd there itself' : 'the kernel refused to track it';
+          plan.notes.push(`VMA ${v.start}-${v.end} ${v.name}: ${why}; saved whole each pass`);
+        }
+      }
+      plan.pagesScanned += (end - start) / PAGE;
+      data(present(v, start, end));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  plan.items.sort((a, b) => a.start - b.start);
+  for (const n of plan.notes) log.warn(`pid ${pid}: ${n}`);
+  return plan;
+}
