@@ -3,7 +3,7 @@
 // with their results written to a scratch page we map in the target for the dump.
 import { readFileSync, readlinkSync } from 'node:fs';
 import { native } from '../kernel/native.js';
-import { getRegSigned } from '../kernel/regs.js';
+import { getReg, getRegSigned } from '../kernel/regs.js';
 import { readRemote, writeRemote, type Remote } from '../kernel/remote.js';
 import { readStat, readStatus } from '../kernel/procfs.js';
 import { NT, PR, SYS } from '../kernel/syscalls.js';
@@ -25,8 +25,33 @@ export function pendingSignals(tid: number, shared: boolean): string[] {
   }
 }
 
+const SYS_RESTART_SYSCALL = 219n;
+
+/**
+ * Which syscall a thread in restart_syscall is resuming. The kernel keeps that in its
+ * restart block, which a new process cannot have; the code before rip usually says it:
+ * libc loads the number with `mov $nr, %eax` (b8 imm32) right before `syscall`.
+ */
+export function restartedSyscall(pid: number, rip: bigint): number | undefined {
+  const at = Number(rip) - 2 - 16;
+  let code: Buffer;
+  try {
+    code = readRemote(pid, at, 16);
+  } catch {
+    return undefined;
+  }
+  for (let i = 16 - 5; i >= 0; i--) {
+    if (code[i] === 0xb8) {
+      const nr = code.readUInt32LE(i + 1);
+      if (nr < 512) return nr;
+    }
+  }
+  return undefined;
+}
+
 export function collectThread(pid: number, tid: number, remote: Remote, scratch: number): Core {
   const regs = native.ptraceGetRegs(tid);
+  const restartSyscall = getRegSigned(regs, 'orig_rax') === SYS_RESTART_SYSCALL ? restartedSyscall(pid, getReg(regs, 'rip')) : undefined;
   const xstate = native.ptraceGetRegset(tid, NT.X86_XSTATE, XSTATE_MAX);
 
   remote.call(SYS.sigaltstack, 'sigaltstack', 0, scratch);
@@ -53,6 +78,7 @@ export function collectThread(pid: number, tid: number, remote: Remote, scratch:
     robustList: { head: toHex(robust.head), len: robust.len },
     tidAddress: toHex(tidAddress),
     inSyscall: getRegSigned(regs, 'orig_rax') >= 0n,
+    ...(restartSyscall !== undefined ? { restartSyscall } : {}),
   };
 }
 

@@ -7,11 +7,14 @@
 //          ─► plan pages (written since the parent, or all present) ─► copy, compress, write
 //          ─► metadata, fsync ─► inventory (the set is now complete)
 //          ─► end tracking ─► kill, or detach (--leave-running)
+import { unlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { inStage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { CompressPool } from '../images/compress-pool.js';
 import { writeCore, type Core } from '../images/core.js';
 import { writeFiles } from '../images/files.js';
+import { INVENTORY } from '../images/inventory.js';
 import { createImageDir, syncDir } from '../images/io.js';
 import { writeMm } from '../images/mm.js';
 import { writePstree } from '../images/pstree.js';
@@ -71,10 +74,12 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
   const pool = new CompressPool(opts.compressionLevel ?? 3, opts.compressThreads);
   let frozen: Frozen | undefined;
   let done = false;
+  let inventoryWritten = false;
+  let complete = false;
   try {
     await pool.warm(); // worker start-up before, not during, the freeze
-    frozen = await stage(ctx, 'freeze', pid, () => freezeProcess(pid, log));
-    const f = frozen;
+    // Kept as soon as it exists: whatever fails after this point must thaw it.
+    const f = await stage(ctx, 'freeze', pid, () => (frozen = freezeProcess(pid, log)));
     const frozenAt = timer();
     // Read the layout before our scratch page exists, so it never enters the image.
     const maps = readSmaps(pid);
@@ -127,6 +132,7 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
       // The inventory goes last: only a set that has one is complete.
       const options = { shellJob: !!opts.shellJob, leaveRunning: !!opts.leaveRunning, trackMem: !!opts.trackMem };
       writeInventory(dir, newInventory('dump', pid, parent, options, ctx.stats, notes.length ? { notes } : {}));
+      inventoryWritten = true;
       syncDir(dir);
     });
     faultPoint(ctx, 'before-kill');
@@ -135,6 +141,7 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     if (uffd !== undefined) endTracking(trackingInfo, uffd);
     uffd = undefined;
     await waitTrackerGone(trackingInfo);
+    complete = true; // from here on the set stands: the process is about to be killed
     if (opts.leaveRunning) thaw(f);
     else killFrozen(f, log);
     done = true;
@@ -147,6 +154,18 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
       thaw(frozen);
       log.warn(`dump of ${pid} failed; the process was left running`);
     }
+    // A failed dump leaves no set that looks complete: the process ran on after it.
+    if (inventoryWritten && !complete) withdrawInventory(dir, log);
+  }
+}
+
+/** Removes the inventory of a dump that failed after writing it: the set is incomplete again. */
+function withdrawInventory(dir: string, log: Logger): void {
+  try {
+    unlinkSync(join(dir, INVENTORY));
+    syncDir(dir);
+  } catch (e) {
+    log.warn(`could not remove ${join(dir, INVENTORY)} after the failed dump: ${(e as Error).message}`);
   }
 }
 

@@ -9,7 +9,7 @@
 //  - new, changed, or untracked: registered (when tracking), armed by one WP scan, and then
 //    every present page is saved. Arming comes before the presence scan: a page written
 //    after arming is caught by the next pass, one written before is present now.
-import { closeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { addr, type Vma } from '../images/mm.js';
 import { PAGE, RangeKind, firstRangeAfter, type PagemapIndex } from '../images/pagemap.js';
 import { hasCode } from '../kernel/native.js';
@@ -73,11 +73,50 @@ export interface ParentPages {
 const sameVma = (a: Vma, b: Vma) =>
   a.start === b.start && a.end === b.end && a.prot === b.prot && a.shared === b.shared && a.kind === b.kind && a.name === b.name && a.offset === b.offset;
 
-function presence(rule: SaveRule) {
+function presence(rule: SaveRule, swap: boolean) {
   // Zero-page mappings read as zero anyway; page-cache pages of a private file mapping
   // come back from the file. Everything else present or swapped is data.
   const exclude = PAGE_IS.PFNZERO | (rule === 'cow' ? PAGE_IS.FILE : 0);
-  return { categoryInverted: exclude, categoryMask: exclude, categoryAnyofMask: PAGE_IS.PRESENT | PAGE_IS.SWAPPED, returnMask: PAGE_IS.PRESENT };
+  const anyof = PAGE_IS.PRESENT | (swap ? PAGE_IS.SWAPPED : 0);
+  return { categoryInverted: exclude, categoryMask: exclude, categoryAnyofMask: anyof, returnMask: PAGE_IS.PRESENT | PAGE_IS.SWAPPED };
+}
+
+/**
+ * PAGEMAP_SCAN counts uffd-wp markers (what write tracking leaves in holes and in pages
+ * dropped by MADV_DONTNEED) as PAGE_IS_SWAPPED. Without swap, nothing real is swapped, so
+ * only present pages count. With swap, a SWAPPED page is real when /proc/PID/pagemap gives
+ * it the type of an active swap device (markers carry a type above them).
+ */
+export function swapDevices(): number {
+  try {
+    return readFileSync('/proc/swaps', 'utf8').trim().split('\n').length - 1;
+  } catch {
+    return 0;
+  }
+}
+
+function realSwapped(pid: number, ranges: PageRange[], devices: number): PageRange[] {
+  const out: PageRange[] = [];
+  const fd = openSync(`/proc/${pid}/pagemap`, 'r');
+  try {
+    for (const r of ranges) {
+      if (r.categories & PAGE_IS.PRESENT) {
+        out.push(r);
+        continue;
+      }
+      const n = (r.end - r.start) / PAGE;
+      const buf = Buffer.alloc(n * 8);
+      readSync(fd, buf, 0, buf.length, (r.start / PAGE) * 8);
+      for (let i = 0; i < n; i++) {
+        const e = buf.readBigUInt64LE(i * 8);
+        const isSwap = (e >> 62n) & 1n;
+        if (isSwap && Number(e & 0x1fn) < devices) out.push({ start: r.start + i * PAGE, end: r.start + (i + 1) * PAGE, categories: PAGE_IS.SWAPPED });
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return out;
 }
 
 /** Ranges of a minus ranges of b (both sorted, disjoint). */
@@ -119,7 +158,11 @@ function parentRanges(parent: ParentPages, start: number, end: number): Array<{ 
 export function planPass(pid: number, vmas: Vma[], tracking: Tracking | undefined, parent: ParentPages | undefined, log: Logger): PassPlan {
   const fd = openPagemap(pid);
   const plan: PassPlan = { items: [], pagesScanned: 0, pagesWritten: 0, notes: [] };
-  const present = (v: Vma, s: number, e: number): PageRange[] => scanFd(fd, { start: s, end: e, ...presence(saveRule(v)) });
+  const devices = swapDevices();
+  const present = (v: Vma, s: number, e: number): PageRange[] => {
+    const found = scanFd(fd, { start: s, end: e, ...presence(saveRule(v), devices > 0) });
+    return devices > 0 ? realSwapped(pid, found, devices) : found;
+  };
   const wpScan = (s: number, e: number): PageRange[] =>
     scanFd(fd, {
       start: s,

@@ -45,6 +45,11 @@ export const coreSchema = obj({
   robustList: obj({ head: hex, len: uint }),
   tidAddress: hex,
   process: opt(processStateSchema),
+  /**
+   * The thread was in restart_syscall (an interrupted sleep resumed by the kernel after an
+   * earlier stop): the syscall it restarts, as read from the code before rip, if known.
+   */
+  restartSyscall: opt(uint),
   /** Thread was stopped inside a syscall (for show and logs). */
   inSyscall: opt(bool),
 });

@@ -65,7 +65,7 @@ function flagString(flags: number): string {
 function describeProcess(set: ImageSet, pid: number): ProcessSummary {
   const entry = set.pstree.processes.find((p) => p.pid === pid)!;
   const mm = set.mms.get(pid)!;
-  const core = set.cores.get(pid)!;
+  const core = set.cores.get(pid); // a pre-dump set has none
   const reader = PagesReader.open(set.dir, pid);
   try {
     const ix = reader.index;
@@ -96,10 +96,10 @@ function describeProcess(set: ImageSet, pid: number): ProcessSummary {
       ppid: entry.ppid,
       pgid: entry.pgid,
       sid: entry.sid,
-      comm: core.process?.comm ?? core.comm,
+      comm: core?.process?.comm ?? core?.comm ?? '',
       threads: entry.threads,
       vmas,
-      fds: set.files.get(pid)!.fds.map((f) => ({
+      fds: (set.files.get(pid)?.fds ?? []).map((f) => ({
         fd: f.fd,
         kind: f.deleted ? 'reg (deleted, content saved)' : f.kind,
         target: f.path ?? f.target,

@@ -57,7 +57,8 @@ export async function restore(opts: RestoreOptions, log: Logger, fault?: string)
   const readers = openChainReaders(chain, pid);
   let stubPid = 0;
   try {
-    stubPid = timed(ctx, 'stub', pid, () => createStub(pid, log));
+    // Kept as soon as it exists: whatever fails after this point must destroy it.
+    timed(ctx, 'stub', pid, () => (stubPid = createStub(pid, log)));
     const stub = timed(ctx, 'prepare', pid, () => prepareStub(stubPid, set.mms.get(pid)!.vmas));
     buildProcess(ctx, stub, set, readers, pid);
     timed(ctx, 'resume', pid, () => native.ptraceDetach(pid, 0));

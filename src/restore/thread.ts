@@ -11,6 +11,8 @@ import type { Stub } from './stub.js';
 const SS_ONSTACK = 1;
 const SS_DISABLE = 2;
 const SYS_NANOSLEEP = 35;
+const SYS_RESTART_SYSCALL = 219;
+const EINTR = 4;
 const SYS_CLOCK_NANOSLEEP = 230;
 const TIMER_ABSTIME = 1;
 
@@ -48,12 +50,17 @@ export function requeueSignals(stub: Stub, pid: number, tid: number, c: Core, sh
 /** The registers a restored thread resumes with: an interrupted syscall restarts as it would have. */
 export function restartRegs(c: Core): Buffer {
   const regs = regsFromJson(c.regs);
-  const orig = getRegSigned(regs, 'orig_rax');
+  let orig = getRegSigned(regs, 'orig_rax');
+  // restart_syscall cannot restart anything in a new process: run the call it stood for.
+  if (orig === BigInt(SYS_RESTART_SYSCALL)) orig = c.restartSyscall !== undefined ? BigInt(c.restartSyscall) : orig;
   const rax = getRegSigned(regs, 'rax');
   if (orig >= 0n) {
     if (rax === -BigInt(ERESTART.SYS) || rax === -BigInt(ERESTART.NOINTR) || rax === -BigInt(ERESTART.NOHAND)) {
       setReg(regs, 'rax', orig);
       setReg(regs, 'rip', getRegSigned(regs, 'rip') - 2n);
+    } else if (rax === -BigInt(ERESTART.RESTARTBLOCK) && orig === BigInt(SYS_RESTART_SYSCALL)) {
+      // We could not tell which call it was: it returns EINTR, as CRIU does.
+      setReg(regs, 'rax', -EINTR);
     } else if (rax === -BigInt(ERESTART.RESTARTBLOCK)) {
       // The kernel would resume through its restart block, which a new process has not got.
       // Run the syscall again instead: a relative (clock_)nanosleep has written the time

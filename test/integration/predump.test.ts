@@ -1,0 +1,176 @@
+// Pre-dump chains on real processes: exact written sets per pass, continuous writers,
+// lost tracking, nothing of ours left behind, damaged chains.
+import { readFileSync, readdirSync, readlinkSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { SetSummary } from '../../src/images/describe.js';
+import { fixture } from '../helpers/fixtures.js';
+import { killAndReap, removeDir, runCli, startCli, tempDir, type CliResult } from '../helpers/cli.js';
+import { startTarget, type Target } from '../helpers/target.js';
+
+let target: Target | undefined;
+let base: string | undefined;
+const restored: number[] = [];
+afterEach(async () => {
+  await target?.stop();
+  target = undefined;
+  for (const p of restored.splice(0)) killAndReap(p);
+  if (base) removeDir(base);
+  base = undefined;
+});
+
+function ok(r: CliResult): CliResult {
+  if (r.code !== 0) throw new Error(`criu-ts failed (${r.code}): ${r.stderr}`);
+  return r;
+}
+
+async function show(dir: string): Promise<SetSummary> {
+  return JSON.parse(ok(await runCli(['show', '-D', dir, '--json'])).stdout) as SetSummary;
+}
+
+const preDump = (pid: number, dir: string, prev?: string) =>
+  runCli(['pre-dump', '-t', String(pid), '-D', dir, ...(prev ? ['--prev-images-dir', prev] : []), '--json']);
+
+/** Restores the set in the foreground, sends SIGTERM, returns the fixture's verdict line. */
+async function restoreAndVerify(dir: string, pid: number): Promise<string> {
+  const r = startCli(['-v2', 'restore', '-D', dir, '--shell-job']);
+  await r.waitFor('err', /restored pid/);
+  restored.push(pid);
+  process.kill(pid, 'SIGTERM');
+  const [code] = await r.exited;
+  const verdict = r.out.find((l) => l.startsWith('PASS') || l.startsWith('FAIL')) ?? `no verdict: ${r.out.join('|')} ${r.err.join('|')}`;
+  expect(verdict).toBe('PASS');
+  expect(code).toBe(0);
+  return verdict;
+}
+
+function addrOf(t: Target, name: string): string {
+  const line = t.lines.find((l) => l.startsWith(`addr ${name} `));
+  if (!line) throw new Error(`fixture did not print addr ${name}`);
+  return '0x' + BigInt(line.split(' ')[2]!).toString(16);
+}
+
+const vmaAt = (s: SetSummary, start: string) => s.processes[0]!.vmas.find((v) => v.start === start);
+
+describe('pre-dump chains', () => {
+  it('saves exactly the pages written in each phase, and the chain restores byte-identical', async () => {
+    base = tempDir();
+    target = await startTarget(fixture('fx_phases'));
+    await target.waitFor('ready');
+    const pid = target.pid;
+    const A = addrOf(target, 'A');
+    const D = addrOf(target, 'D');
+    ok(await preDump(pid, join(base, '0')));
+    const first = vmaAt(await show(join(base, '0')), A)!;
+    expect(first.pagesHere).toBe(700);
+
+    for (let k = 1; k <= 6; k++) {
+      target.write(`phase ${k}\n`);
+      await target.waitFor(`phase ${k} done`);
+      const r = ok(await preDump(pid, join(base, String(k)), `../${k - 1}`));
+      const stats = (JSON.parse(r.stdout) as { stats: Record<string, number> }).stats;
+      const s = await show(join(base, String(k)));
+      const a = vmaAt(s, A)!;
+      if (k === 5) {
+        // MADV_DONTNEED: written (reported), but nothing to save and nothing left in the parent.
+        expect([a.pagesHere, a.pagesInParent]).toEqual([0, 600]);
+      } else {
+        expect([a.pagesHere, a.pagesInParent]).toEqual([100, k > 5 ? 500 : 600]);
+      }
+      expect(stats.pagesWritten).toBeGreaterThanOrEqual(100);
+      if (k === 1) expect(vmaAt(s, addrOf(target, 'B'))!.pagesHere).toBe(16); // a new mapping: whole
+      if (k === 3) expect(vmaAt(s, D)!.pagesHere).toBe(8); // changed protection: whole
+      if (k >= 2) expect(s.processes[0]!.vmas.some((v) => v.start === addrOf(target!, 'C'))).toBe(false);
+    }
+    ok(await runCli(['dump', '-t', String(pid), '-D', join(base, 'final'), '--prev-images-dir', '../6', '--shell-job']));
+    await target.exited;
+    await restoreAndVerify(join(base, 'final'), pid);
+  });
+
+  it('a process storing random words all the time is restored as it was at the final freeze', async () => {
+    base = tempDir();
+    target = await startTarget(fixture('fx_scribble'), ['256']);
+    await target.waitFor('ready');
+    const pid = target.pid;
+    let prev: string | undefined;
+    for (const pass of ['1', '2', '3']) {
+      ok(await preDump(pid, join(base, pass), prev));
+      prev = `../${pass}`;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const d = ok(await runCli(['dump', '-t', String(pid), '-D', join(base, 'final'), '--prev-images-dir', prev!, '--shell-job', '--json']));
+    expect((JSON.parse(d.stdout) as { stats: Record<string, number> }).stats.pagesInParent).toBeGreaterThan(0);
+    await target.exited;
+    await restoreAndVerify(join(base, 'final'), pid);
+  });
+
+  it('notices lost tracking (tracker killed), saves everything again, and still restores exactly', async () => {
+    base = tempDir();
+    target = await startTarget(fixture('fx_scribble'), ['32']);
+    await target.waitFor('ready');
+    const pid = target.pid;
+    ok(await preDump(pid, join(base, '1')));
+    const inv = JSON.parse(readFileSync(join(base, '1', 'inventory.json'), 'utf8')) as { tracking: { trackerPid: number } };
+    process.kill(inv.tracking.trackerPid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 100));
+    const r = ok(await preDump(pid, join(base, '2'), '../1'));
+    expect(r.stderr).toMatch(/tracking was lost/);
+    const s = await show(join(base, '2'));
+    expect(s.notes.join(' ')).toMatch(/tracking was lost/);
+    const buf = vmaAt(s, addrOf(target, 'buf'))!;
+    expect(buf.pagesHere).toBe(32 * 256); // every page saved again
+    ok(await runCli(['dump', '-t', String(pid), '-D', join(base, 'final'), '--prev-images-dir', '../2', '--shell-job']));
+    await target.exited;
+    await restoreAndVerify(join(base, 'final'), pid);
+  });
+
+  it('leaves nothing of ours in the process after dump --leave-running and after pre-dump --stop', async () => {
+    base = tempDir();
+    target = await startTarget(fixture('fx_phases'));
+    await target.waitFor('ready');
+    const pid = target.pid;
+    const fdsBefore = readdirSync(`/proc/${pid}/fd`).map((f) => readlinkSync(`/proc/${pid}/fd/${f}`));
+    const mapsBefore = readFileSync(`/proc/${pid}/maps`, 'utf8');
+    const clean = () => {
+      expect(readdirSync(`/proc/${pid}/fd`).map((f) => readlinkSync(`/proc/${pid}/fd/${f}`))).toEqual(fdsBefore);
+      expect(readFileSync(`/proc/${pid}/maps`, 'utf8')).toBe(mapsBefore);
+      const flags = readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n').filter((l) => l.startsWith('VmFlags:'));
+      expect(flags.filter((l) => / uw( |$)/.test(l))).toEqual([]);
+    };
+    ok(await preDump(pid, join(base, '1')));
+    expect(readFileSync(`/proc/${pid}/smaps`, 'utf8')).toMatch(/VmFlags:.* uw/); // tracking is on
+    ok(await preDump(pid, join(base, '2'), '../1'));
+    ok(await runCli(['dump', '-t', String(pid), '-D', join(base, 'final'), '--prev-images-dir', '../2', '--shell-job', '-R']));
+    clean();
+    ok(await preDump(pid, join(base, 'again')));
+    const stop = ok(await runCli(['pre-dump', '-t', String(pid), '-D', join(base, 'again'), '--stop']));
+    expect(stop.stderr).toMatch(/ended/);
+    clean();
+    // Still fine: the process verifies itself.
+    target.kill('SIGTERM');
+    expect(await target.waitFor(/^(PASS|FAIL)/)).toBe('PASS');
+  });
+
+  it('refuses a damaged chain: a missing parent, and a parent of another process', async () => {
+    base = tempDir();
+    target = await startTarget(fixture('fx_phases'));
+    await target.waitFor('ready');
+    ok(await preDump(target.pid, join(base, '1')));
+    const other = await startTarget(fixture('fx_phases'));
+    try {
+      await other.waitFor('ready');
+      const r = await preDump(other.pid, join(base, 'x'), '../1');
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(new RegExp(`inventory.json: the parent set is of process ${target.pid}, not ${other.pid}`));
+    } finally {
+      await other.stop();
+    }
+    ok(await preDump(target.pid, join(base, '2'), '../1'));
+    ok(await runCli(['dump', '-t', String(target.pid), '-D', join(base, 'final'), '--prev-images-dir', '../2', '--shell-job', '-R']));
+    renameSync(join(base, '1'), join(base, 'gone'));
+    const r = await runCli(['restore', '-D', join(base, 'final'), '--shell-job']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/parent set \.\.\/1 .*does not exist/);
+    expect(() => process.kill(target!.pid, 0)).not.toThrow(); // the original still runs, untouched
+  });
+});
