@@ -34,6 +34,12 @@
       "type": "executable",
       "sources": ["native/tracker/tracker.c"],
       "cflags": ["-O2"]
+    },
+    {
+      "target_name": "guardian",
+      "type": "executable",
+      "sources": ["native/guardian/guardian.c"],
+      "cflags": ["-O2"]
     }
   ]
 }

@@ -20,3 +20,14 @@ export function inStage(stage: string, pid: number | undefined, e: unknown): Cri
   const what = e instanceof Error ? e.message : String(e);
   return new CriuError(errorCode(e) ?? 'EFAIL', `${stage}${pid === undefined ? '' : ` (pid ${pid})`}: ${what}`, { cause: e });
 }
+
+/** Throws ECANCELED once `signal` has fired: long operations call it between their stages. */
+export function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted) throw new CriuError('ECANCELED', `${what}: cancelled`, { cause: signal.reason });
+}
+
+/** Any failure as a CriuError (its own code kept, else EFAIL), so API callers get one type. */
+export function asCriuError(e: unknown): CriuError {
+  if (e instanceof CriuError) return e;
+  return new CriuError(errorCode(e) ?? 'EFAIL', e instanceof Error ? e.message : String(e), { cause: e });
+}

@@ -12,6 +12,8 @@ export interface Logger {
   debug(msg: string): void;
   /** Close the log file, if any. */
   close(): void;
+  /** The log file's fd (-1: none), for helper processes that write to the same log. */
+  readonly fd: number;
 }
 
 export interface LoggerOptions {
@@ -41,6 +43,7 @@ export function createLogger(o: LoggerOptions = {}): Logger {
   };
   return {
     verbosity,
+    fd,
     error: (m) => emit(0, 'Error: ', m),
     warn: (m) => emit(1, 'Warn: ', m),
     info: (m) => emit(2, '', m),
@@ -54,6 +57,7 @@ export function createLogger(o: LoggerOptions = {}): Logger {
 /** A logger that drops everything (library calls without a logger). */
 export const silentLogger: Logger = {
   verbosity: 0,
+  fd: -1,
   error: () => {},
   warn: () => {},
   info: () => {},

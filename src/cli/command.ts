@@ -15,6 +15,13 @@ import type { Logger, Level } from '../log.js';
 export interface CliIo {
   stdout(text: string): void;
   stderr(text: string): void;
+  /**
+   * The real streams, for commands that move bytes rather than text (pack to stdout, unpack
+   * from stdin). Absent in tests that only capture text.
+   */
+  binary?: { stdout: NodeJS.WritableStream & { isTTY?: boolean }; stdin: NodeJS.ReadableStream & { isTTY?: boolean } };
+  /** stderr is a terminal: long commands draw a progress line there, and only then. */
+  stderrIsTTY?: boolean;
 }
 
 /** Options every command accepts (defined once on the program, see globals.ts). */
@@ -39,6 +46,11 @@ export interface CommandSpec<O, R> {
   help?: string;
   /** Arguments and command-specific options. --json is added by the frame when json is set. */
   configure?(cmd: Command): void;
+  /**
+   * Global short flags this command takes for an option of its own, as tar does with -o:
+   * after the command's name, `-o X` becomes `--output X` (see shadowGlobalFlags).
+   */
+  shadows?: Readonly<Record<string, string>>;
   /** Commander's option values and positional arguments -> typed options; throw UsageError. */
   parse(raw: Record<string, unknown>, args: string[]): O;
   run(options: O, ctx: CliContext): Promise<R>;
@@ -60,6 +72,7 @@ export interface CliCommand {
   readonly summary: string;
   readonly help: string | undefined;
   readonly supportsJson: boolean;
+  readonly shadows: Readonly<Record<string, string>> | undefined;
   configure(cmd: Command): void;
   parse(raw: Record<string, unknown>, args: string[]): unknown;
   execute(options: unknown, json: boolean, ctx: CliContext): Promise<Outcome>;
@@ -71,6 +84,7 @@ export function defineCommand<O, R>(spec: CommandSpec<O, R>): CliCommand {
     summary: spec.summary,
     help: spec.help,
     supportsJson: spec.json !== undefined,
+    shadows: spec.shadows,
     configure: (cmd) => spec.configure?.(cmd),
     parse: (raw, args) => spec.parse(raw, args),
     async execute(options, json, ctx) {

@@ -3,9 +3,11 @@
 import type { CliCommand } from './command.js';
 import check from './check.js';
 import dump from './dump.js';
+import pack from './pack.js';
 import preDump from './pre-dump.js';
 import restore from './restore.js';
 import show from './show.js';
+import unpack from './unpack.js';
 
 export const COMMANDS: readonly CliCommand[] = [
   check,
@@ -13,4 +15,6 @@ export const COMMANDS: readonly CliCommand[] = [
   dump,
   restore,
   show,
+  pack,
+  unpack,
 ];

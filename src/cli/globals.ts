@@ -33,6 +33,36 @@ export function readGlobals(raw: Record<string, unknown>): GlobalOptions {
 }
 
 /**
+ * A command that takes a global short flag for its own option (pack's `-o FILE`) gets it after
+ * its name: `criu-ts pack -D x -o a.tar` is pack's --output, while `criu-ts -o log pack ...`
+ * (before the name) and `--log-file` (anywhere) still name the log file. Commander alone would
+ * give every -o to the global option.
+ */
+export function shadowGlobalFlags(argv: readonly string[], commands: ReadonlyArray<{ name: string; shadows: Readonly<Record<string, string>> | undefined }>): string[] {
+  const out = [...argv];
+  for (let i = 0; i < out.length; i++) {
+    const a = out[i]!;
+    if (a === '--') break;
+    if (a === '-o' || a === '--log-file') {
+      i++; // its value, which may look like a command's name
+      continue;
+    }
+    if (a.startsWith('-')) continue;
+    const shadows = commands.find((c) => c.name === a)?.shadows;
+    if (!shadows) break;
+    for (let j = i + 1; j < out.length && out[j] !== '--'; j++) {
+      const t = out[j]!;
+      for (const [short, long] of Object.entries(shadows)) {
+        if (t === short) out[j] = long;
+        else if (t.startsWith(short) && !t.startsWith('--')) out[j] = `${long}=${t.slice(short.length)}`;
+      }
+    }
+    break;
+  }
+  return out;
+}
+
+/**
  * A bare `-v` before a word (`criu-ts -v check`) would take the word as its level, since the
  * level is optional; CRIU reads that as level 1 and the word as the next argument. Make the
  * level explicit there so commander does the same.

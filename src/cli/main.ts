@@ -11,7 +11,7 @@ import { toolVersion } from '../paths.js';
 import type { CliCommand, CliContext, CliIo, GlobalOptions } from './command.js';
 import { COMMANDS } from './commands.js';
 import { exitCodeFor, formatError } from './errors.js';
-import { addGlobalOptions, DEFAULT_VERBOSITY, normalizeVerbosityArgs, readGlobals } from './globals.js';
+import { addGlobalOptions, DEFAULT_VERBOSITY, normalizeVerbosityArgs, readGlobals, shadowGlobalFlags } from './globals.js';
 
 /** What a command line asks for, before anything runs. */
 export interface Invocation {
@@ -67,7 +67,7 @@ export function parseArgv(argv: string[], io: CliIo, commands: readonly CliComma
   let inv: Invocation | undefined;
   const program = buildProgram(io, commands, (i) => (inv = i));
   try {
-    program.parse(normalizeVerbosityArgs(argv), { from: 'user' });
+    program.parse(shadowGlobalFlags(normalizeVerbosityArgs(argv), commands), { from: 'user' });
   } catch (e) {
     if (e instanceof CommanderError && ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(e.code)) {
       throw new HelpShown(e.exitCode);
@@ -125,6 +125,8 @@ export async function start(): Promise<void> {
   const io: CliIo = {
     stdout: (t) => void process.stdout.write(t),
     stderr: (t) => void process.stderr.write(t),
+    binary: { stdout: process.stdout, stdin: process.stdin },
+    stderrIsTTY: process.stderr.isTTY === true,
   };
   process.exitCode = await main(process.argv.slice(2), io);
 }

@@ -31,7 +31,8 @@ export function readFdinfo(pid: number, fd: number): FdInfo {
 }
 
 function kindName(target: string): string {
-  const m = /^(\w+):\[/.exec(target) ?? /^anon_inode:\[?([\w-]+)/.exec(target);
+  // anon_inode first: its kind is in the brackets (anon_inode:[userfaultfd] is a userfaultfd).
+  const m = /^anon_inode:\[?([\w-]+)/.exec(target) ?? /^(\w+):\[/.exec(target);
   return m ? m[1]! : target;
 }
 

@@ -1,5 +1,6 @@
 // What every dump stage gets: options, logger, statistics, the fault switch.
 import type { Logger } from '../log.js';
+import type { ProgressFn } from '../progress.js';
 import { CriuError } from '../errors.js';
 
 export interface DumpOptions {
@@ -15,6 +16,10 @@ export interface DumpOptions {
   compressionLevel?: number;
   /** Compression worker threads (default: one per core). */
   compressThreads?: number;
+  /** Checked at each stage boundary (before the freeze too): once fired, the dump stops and the process runs on as it was. */
+  signal?: AbortSignal;
+  /** Progress of the page copy (phase 'pages'). */
+  onProgress?: ProgressFn;
 }
 
 export interface Stats {

@@ -9,7 +9,7 @@
 //          ─► end tracking ─► kill, or detach (--leave-running)
 import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { inStage } from '../errors.js';
+import { inStage, throwIfAborted } from '../errors.js';
 import type { Logger } from '../log.js';
 import { CompressPool } from '../images/compress-pool.js';
 import { writeCore, type Core } from '../images/core.js';
@@ -42,6 +42,7 @@ export interface DumpResult {
 export async function stage<T>(ctx: DumpContext, name: string, pid: number, fn: () => T | Promise<T>): Promise<T> {
   const t = timer();
   try {
+    throwIfAborted(ctx.opts.signal, name);
     const r = await fn();
     ctx.stats[`${name}Ms`] = (ctx.stats[`${name}Ms`] ?? 0) + t();
     ctx.log.debug(`${name} (pid ${pid}): ${t().toFixed(2)} ms`);
@@ -108,6 +109,7 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
         dir,
         pool,
         log,
+        progress: opts.onProgress,
       };
       const p = plan(input);
       notes.push(...p.notes);

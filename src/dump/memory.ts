@@ -108,8 +108,8 @@ export interface CopyStats {
   bytesVanished: number;
 }
 
-/** Copies the planned items of pid into the writer, reading ahead one chunk. */
-export async function copyPages(pid: number, items: Item[], writer: PagesWriter, frozen: boolean): Promise<CopyStats> {
+/** Copies the planned items of pid into the writer, reading ahead one chunk; onCopied hears the bytes so far. */
+export async function copyPages(pid: number, items: Item[], writer: PagesWriter, frozen: boolean, onCopied?: (bytes: number) => void): Promise<CopyStats> {
   let mem = -1;
   const memFd = () => (mem >= 0 ? mem : (mem = openSync(`/proc/${pid}/mem`, 'r')));
   let bytesRead = 0;
@@ -151,6 +151,7 @@ export async function copyPages(pid: number, items: Item[], writer: PagesWriter,
         off += len;
         bytesRead += n;
       }
+      onCopied?.(bytesRead);
     }
     parentsBefore(Number.MAX_SAFE_INTEGER);
   } finally {

@@ -3,6 +3,7 @@ import type { CompressPool } from '../images/compress-pool.js';
 import type { Vma } from '../images/mm.js';
 import { PagesWriter } from '../images/pages.js';
 import type { Logger } from '../log.js';
+import type { ProgressFn } from '../progress.js';
 import { copyPages } from './memory.js';
 import { planPass, type ParentPages, type PassPlan, type Tracking } from './plan.js';
 
@@ -25,6 +26,8 @@ export interface PassInput {
   dir: string;
   pool: CompressPool;
   log: Logger;
+  /** Told how much of the planned data has been copied (phase 'pages'). */
+  progress?: ProgressFn;
 }
 
 export function plan(i: PassInput): PassPlan {
@@ -35,7 +38,9 @@ export function plan(i: PassInput): PassPlan {
 export async function copyPlanned(i: PassInput, p: PassPlan, frozen: boolean): Promise<PassStats> {
   const writer = new PagesWriter(i.dir, i.pid, i.pool);
   try {
-    const copied = await copyPages(i.pid, p.items, writer, frozen);
+    const total = p.items.reduce((n, x) => n + (x.kind === 'data' ? x.end - x.start : 0), 0);
+    const onCopied = i.progress && ((done: number) => i.progress!({ phase: 'pages', bytesDone: done, bytesTotal: total }));
+    const copied = await copyPages(i.pid, p.items, writer, frozen, onCopied);
     const ws = await writer.finish();
     return {
       pagesScanned: p.pagesScanned,

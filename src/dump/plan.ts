@@ -141,6 +141,21 @@ export function subtract(a: Array<{ start: number; end: number }>, b: Array<{ st
   return out;
 }
 
+/** Ranges in both a and b (both sorted, disjoint). */
+export function intersect(a: Array<{ start: number; end: number }>, b: Array<{ start: number; end: number }>): Array<{ start: number; end: number }> {
+  const out: Array<{ start: number; end: number }> = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const s = Math.max(a[i]!.start, b[j]!.start);
+    const e = Math.min(a[i]!.end, b[j]!.end);
+    if (e > s) out.push({ start: s, end: e });
+    if (a[i]!.end < b[j]!.end) i++;
+    else j++;
+  }
+  return out;
+}
+
 /** The parent's ranges (pages it can give) within [start, end). */
 function parentRanges(parent: ParentPages, start: number, end: number): Array<{ start: number; end: number }> {
   const out: Array<{ start: number; end: number }> = [];
@@ -198,7 +213,9 @@ export function planPass(pid: number, vmas: Vma[], tracking: Tracking | undefine
         if (written) {
           plan.pagesScanned += (end - start) / PAGE;
           plan.pagesWritten += written.reduce((n, r) => n + (r.end - r.start) / PAGE, 0);
-          const fresh = written.flatMap((w) => present(v, w.start, w.end));
+          // One presence scan over the written span, not one per written range: a scattered
+          // dirty set has thousands of ranges, and the final dump does this while frozen.
+          const fresh = written.length ? intersect(written, present(v, written[0]!.start, written[written.length - 1]!.end)) : [];
           const inParent = subtract(parentRanges(parent, start, end), written);
           for (const r of inParent) plan.items.push({ start: r.start, end: r.end, kind: 'parent', readable });
           data(fresh);

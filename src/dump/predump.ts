@@ -9,6 +9,7 @@
 // Pages written during a copy are written after their protection: the next pass has them.
 import { closeSync } from 'node:fs';
 import type { Logger } from '../log.js';
+import type { ProgressFn } from '../progress.js';
 import { CompressPool } from '../images/compress-pool.js';
 import { createImageDir, syncDir } from '../images/io.js';
 import { writeMm } from '../images/mm.js';
@@ -31,6 +32,10 @@ export interface PreDumpOptions {
   prevImagesDir?: string;
   compressionLevel?: number;
   compressThreads?: number;
+  /** As for dump: checked at each stage boundary. */
+  signal?: AbortSignal;
+  /** Progress of the page copy (phase 'pages'). */
+  onProgress?: ProgressFn;
 }
 
 export interface PreDumpResult {
@@ -70,7 +75,7 @@ export async function preDump(opts: PreDumpOptions, log: Logger, fault?: string)
     if (uffd === undefined) {
       // Start tracking: the only moment the process is stopped in a pre-dump.
       await pool.warm(); // worker start-up before, not during, the freeze
-      frozen = await stage(ctx, 'freeze', pid, () => freezeProcess(pid, log));
+      await stage(ctx, 'freeze', pid, () => (frozen = freezeProcess(pid, log)));
       const frozenAt = timer();
       const maps = readSmaps(pid);
       fresh = await stage(ctx, 'track', pid, () => {
@@ -84,7 +89,7 @@ export async function preDump(opts: PreDumpOptions, log: Logger, fault?: string)
       if (fresh.userModeOnly) notes.push('the process may not use kernel-mode userfaultfd: tracking in user-mode-only mode');
       const input: PassInput = { pid, vmas: readSmaps(pid).map((m) => classifyVma(pid, m)), tracking: { fd: uffd }, dir, pool, log };
       const p = await stage(ctx, 'plan', pid, () => plan(input));
-      thaw(frozen);
+      thaw(frozen!);
       frozen = undefined;
       frozenMs = frozenAt();
       notes.push(...p.notes);
@@ -138,7 +143,7 @@ export async function preDump(opts: PreDumpOptions, log: Logger, fault?: string)
 }
 
 async function finishPass(ctx: DumpContext, input: PassInput, p: ReturnType<typeof plan>): Promise<void> {
-  const s = await stage(ctx, 'pages', input.pid, () => copyPlanned(input, p, false));
+  const s = await stage(ctx, 'pages', input.pid, () => copyPlanned({ ...input, progress: ctx.opts.onProgress }, p, false));
   Object.assign(ctx.stats, s);
 }
 

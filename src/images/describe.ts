@@ -4,6 +4,7 @@ import { listFiles, loadChain, type ImageSet } from './imageset.js';
 import { addr } from './mm.js';
 import { PAGE, RangeKind } from './pagemap.js';
 import { PagesReader } from './pages.js';
+import type { SetLocation } from './source.js';
 
 export interface VmaSummary {
   start: string;
@@ -66,7 +67,7 @@ function describeProcess(set: ImageSet, pid: number): ProcessSummary {
   const entry = set.pstree.processes.find((p) => p.pid === pid)!;
   const mm = set.mms.get(pid)!;
   const core = set.cores.get(pid); // a pre-dump set has none
-  const reader = PagesReader.open(set.dir, pid);
+  const reader = PagesReader.open(set.source, pid);
   try {
     const ix = reader.index;
     const vmas = mm.vmas.map((v): VmaSummary => {
@@ -119,12 +120,13 @@ function describeProcess(set: ImageSet, pid: number): ProcessSummary {
   }
 }
 
-export function describeSet(dir: string): SetSummary {
-  const chain = loadChain(dir);
+/** The set in a directory, or in any source (an archive read in place). */
+export function describeSet(at: SetLocation): SetSummary {
+  const chain = loadChain(at);
   const set = chain[0]!;
   const inv = set.inventory;
   return {
-    dir,
+    dir: set.dir,
     kind: inv.kind,
     version: inv.version,
     createdAt: inv.createdAt,
@@ -136,6 +138,6 @@ export function describeSet(dir: string): SetSummary {
     processes: set.pstree.processes.map((p) => describeProcess(set, p.pid)),
     stats: inv.stats,
     notes: inv.notes ?? [],
-    foreignFiles: listFiles(dir).filter((f) => !kindOf(f)),
+    foreignFiles: listFiles(set.source).filter((f) => !kindOf(f)),
   };
 }

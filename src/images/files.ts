@@ -1,7 +1,15 @@
 // files-PID.json: the fd table. Each fd has its number, kind, open flags and kind-specific
 // state; a deleted-but-open file's content is saved beside it as ghost-PID-FD.zst.
 import { readJson, writeJson } from './io.js';
-import { arr, base64, bool, literal, obj, opt, str, uint, type Infer } from './schema.js';
+import type { SetLocation } from './source.js';
+import { arr, base64, bool, literal, obj, opt, str, uint, type Check, type Infer } from './schema.js';
+import { SchemaError } from './schema.js';
+
+/** A ghost file's name: only ever one of ours, never a path that leads out of the set. */
+const ghostName: Check<string> = (v, p) => {
+  if (typeof v !== 'string' || !/^ghost-\d+-\d+\.zst$/.test(v)) throw new SchemaError(p, 'expected a ghost file name (ghost-PID-FD.zst)');
+  return v;
+};
 
 export const filesFile = (pid: number) => `files-${pid}.json`;
 export const ghostFile = (pid: number, fd: number) => `ghost-${pid}-${fd}.zst`;
@@ -19,7 +27,7 @@ export const fdSchema = obj({
   cloexec: bool,
   path: opt(str),
   pos: opt(uint),
-  deleted: opt(obj({ ghost: str, size: uint, mode: uint })),
+  deleted: opt(obj({ ghost: ghostName, size: uint, mode: uint })),
   /** This fd shares its open file description with that lower fd (dup, fork): restored as a dup. */
   dupOf: opt(uint),
   /** Pipes: the pipe's inode (pairs the ends), its capacity, and the data buffered in it (on the read end). */
@@ -34,4 +42,4 @@ export type Files = Infer<typeof filesSchema>;
 export type FdEntry = Infer<typeof fdSchema>;
 
 export const writeFiles = (dir: string, f: Files) => writeJson(dir, filesFile(f.pid), f);
-export const readFiles = (dir: string, pid: number): Files => readJson(dir, filesFile(pid), filesSchema);
+export const readFiles = (from: SetLocation, pid: number): Files => readJson(from, filesFile(pid), filesSchema);

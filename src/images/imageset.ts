@@ -1,7 +1,5 @@
 // An image set read and validated as a whole before anything acts on it, and the page
 // resolution across a pre-dump chain (each page from the newest set that has it).
-import { existsSync, readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { readCore, type Core } from './core.js';
 import { ImageError } from './errors.js';
 import { readFiles, type Files } from './files.js';
@@ -10,9 +8,13 @@ import { readMm, type Mm } from './mm.js';
 import { PAGE, RangeKind, firstRangeAfter } from './pagemap.js';
 import { PagesReader } from './pages.js';
 import { PSTREE, readPstree, type Pstree } from './pstree.js';
+import { sourceOf, type ImageSource, type SetLocation } from './source.js';
 
 export interface ImageSet {
+  /** The set as messages name it (its directory, or ARCHIVE[:FOLDER]). */
   dir: string;
+  /** Where its files come from. */
+  source: ImageSource;
   inventory: Inventory;
   pstree: Pstree;
   cores: Map<number, Core>;
@@ -20,56 +22,60 @@ export interface ImageSet {
   files: Map<number, Files>;
 }
 
-/** Reads every metadata file of the set in DIR and checks they agree with each other. */
-export function loadImageSet(dir: string): ImageSet {
-  if (!existsSync(join(dir, INVENTORY))) {
-    if (!existsSync(dir)) throw new ImageError(dir, 'no such directory');
-    throw new ImageError(join(dir, INVENTORY), 'missing: not an image set, or a dump that did not finish');
+/** Reads every metadata file of the set (a directory, or any source) and checks they agree with each other. */
+export function loadImageSet(at: SetLocation): ImageSet {
+  const src = sourceOf(at);
+  const dir = src.name;
+  const where = (file: string) => src.path(file);
+  if (!src.has(INVENTORY)) {
+    if (!src.exists()) throw new ImageError(dir, 'no such directory');
+    throw new ImageError(where(INVENTORY), 'missing: not an image set, or a dump that did not finish');
   }
-  const inventory = readInventory(dir);
-  const pstree = readPstree(dir);
+  const inventory = readInventory(src);
+  const pstree = readPstree(src);
   const cores = new Map<number, Core>();
   const mms = new Map<number, Mm>();
   const files = new Map<number, Files>();
   const pids = pstree.processes.map((p) => p.pid);
-  if (!pids.includes(inventory.rootPid)) throw new ImageError(join(dir, PSTREE), `root pid ${inventory.rootPid} is not in the tree`);
+  if (!pids.includes(inventory.rootPid)) throw new ImageError(where(PSTREE), `root pid ${inventory.rootPid} is not in the tree`);
   // A pre-dump set holds memory only: its layout and pages, no thread or fd state.
   const full = inventory.kind === 'dump';
   for (const p of pstree.processes) {
-    if (!p.threads.includes(p.pid)) throw new ImageError(join(dir, PSTREE), `process ${p.pid}: its leader is not among its threads`);
+    if (!p.threads.includes(p.pid)) throw new ImageError(where(PSTREE), `process ${p.pid}: its leader is not among its threads`);
     for (const tid of full ? p.threads : []) {
-      const core = readCore(dir, tid);
-      if (core.tid !== tid || core.pid !== p.pid) throw new ImageError(join(dir, `core-${tid}.json`), `holds thread ${core.tid} of ${core.pid}, expected ${tid} of ${p.pid}`);
-      if (tid === p.pid && !core.process) throw new ImageError(join(dir, `core-${tid}.json`), 'the leader thread has no process state');
+      const core = readCore(src, tid);
+      if (core.tid !== tid || core.pid !== p.pid) throw new ImageError(where(`core-${tid}.json`), `holds thread ${core.tid} of ${core.pid}, expected ${tid} of ${p.pid}`);
+      if (tid === p.pid && !core.process) throw new ImageError(where(`core-${tid}.json`), 'the leader thread has no process state');
       cores.set(tid, core);
     }
-    const mm = readMm(dir, p.pid);
-    if (mm.pid !== p.pid) throw new ImageError(join(dir, `mm-${p.pid}.json`), `holds pid ${mm.pid}`);
+    const mm = readMm(src, p.pid);
+    if (mm.pid !== p.pid) throw new ImageError(where(`mm-${p.pid}.json`), `holds pid ${mm.pid}`);
     mms.set(p.pid, mm);
     if (!full) continue;
-    const f = readFiles(dir, p.pid);
-    if (f.pid !== p.pid) throw new ImageError(join(dir, `files-${p.pid}.json`), `holds pid ${f.pid}`);
+    const f = readFiles(src, p.pid);
+    if (f.pid !== p.pid) throw new ImageError(where(`files-${p.pid}.json`), `holds pid ${f.pid}`);
     files.set(p.pid, f);
   }
-  return { dir, inventory, pstree, cores, mms, files };
+  return { dir, source: src, inventory, pstree, cores, mms, files };
 }
 
 /** The set and its parents, newest first. A broken or mismatched link is an ImageError. */
-export function loadChain(dir: string): ImageSet[] {
-  const chain = [loadImageSet(dir)];
-  const seen = new Set([resolve(dir)]);
+export function loadChain(at: SetLocation): ImageSet[] {
+  const chain = [loadImageSet(at)];
+  const seen = new Set([chain[0]!.source.key]);
   for (;;) {
     const child = chain[chain.length - 1]!;
     const rel = child.inventory.parent;
     if (rel === null) return chain;
-    const pdir = resolve(child.dir, rel);
-    const where = join(child.dir, INVENTORY);
-    if (seen.has(pdir)) throw new ImageError(where, `parent chain loops back to ${pdir}`);
-    seen.add(pdir);
-    if (!existsSync(pdir)) throw new ImageError(where, `parent set ${rel} (${pdir}) does not exist`);
+    const psrc = child.source.parent(rel);
+    const pdir = psrc.name;
+    const where = child.source.path(INVENTORY);
+    if (seen.has(psrc.key)) throw new ImageError(where, `parent chain loops back to ${pdir}`);
+    seen.add(psrc.key);
+    if (!psrc.exists()) throw new ImageError(where, `parent set ${rel} (${pdir}) does not exist`);
     let parent: ImageSet;
     try {
-      parent = loadImageSet(pdir);
+      parent = loadImageSet(psrc);
     } catch (e) {
       throw new ImageError(where, `parent set ${rel} is unusable: ${(e as Error).message}`, { cause: e });
     }
@@ -126,7 +132,7 @@ export function resolvePages(readers: PagesReader[], pid: number): Segment[] {
 export function openChainReaders(chain: ImageSet[], pid: number): PagesReader[] {
   const readers: PagesReader[] = [];
   try {
-    for (const s of chain) readers.push(PagesReader.open(s.dir, pid));
+    for (const s of chain) readers.push(PagesReader.open(s.source, pid));
   } catch (e) {
     for (const r of readers) r.close();
     throw e;
@@ -134,7 +140,7 @@ export function openChainReaders(chain: ImageSet[], pid: number): PagesReader[] 
   return readers;
 }
 
-/** Files in DIR that belong to no image kind (foreign files). */
-export function listFiles(dir: string): string[] {
-  return readdirSync(dir).sort();
+/** Every name in the set (the caller picks the foreign ones out with the registry). */
+export function listFiles(at: SetLocation): string[] {
+  return sourceOf(at).list();
 }

@@ -1,8 +1,8 @@
 // inventory.json: what this set is (dump or pre-dump), its format version, its parent in a
 // pre-dump chain, and statistics. Written last: a set without it is incomplete.
-import { join } from 'node:path';
 import { ImageError } from './errors.js';
 import { readJson, writeJson } from './io.js';
+import { sourceOf, type SetLocation } from './source.js';
 import { arr, literal, nullable, num, obj, opt, record, str, uint, bool, type Infer } from './schema.js';
 
 export const INVENTORY = 'inventory.json';
@@ -52,15 +52,15 @@ export function writeInventory(dir: string, inv: Inventory): void {
 }
 
 /** Reads the inventory, refusing foreign files and newer format versions with a clear message. */
-export function readInventory(dir: string): Inventory {
-  const path = join(dir, INVENTORY);
+export function readInventory(from: SetLocation): Inventory {
+  const path = sourceOf(from).path(INVENTORY);
   // Look at format and version alone first, so a newer set gets "upgrade", not a field error.
-  const h = readJson(dir, INVENTORY, (v) => (typeof v === 'object' && v !== null ? (v as { format?: unknown; version?: unknown }) : {}));
+  const h = readJson(from, INVENTORY, (v) => (typeof v === 'object' && v !== null ? (v as { format?: unknown; version?: unknown }) : {}));
   if (h.format !== FORMAT_NAME) throw new ImageError(path, 'not a criu-ts image set (format field missing or foreign)');
   if (typeof h.version !== 'number' || !Number.isInteger(h.version)) throw new ImageError(path, 'version: expected an integer');
   if (h.version > FORMAT_VERSION) {
     throw new ImageError(path, `image format version ${h.version} is newer than this tool understands (${FORMAT_VERSION}); upgrade criu-ts`);
   }
   if (h.version !== FORMAT_VERSION) throw new ImageError(path, `image format version ${h.version} is not supported (this tool reads ${FORMAT_VERSION})`);
-  return readJson(dir, INVENTORY, inventorySchema);
+  return readJson(from, INVENTORY, inventorySchema);
 }

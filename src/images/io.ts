@@ -4,6 +4,7 @@ import { closeSync, constants, fstatSync, fsyncSync, lstatSync, mkdirSync, openS
 import { join } from 'node:path';
 import { ImageError } from './errors.js';
 import { SchemaError, type Check } from './schema.js';
+import type { SetLocation } from './source.js';
 
 // libuv opens every fd with O_CLOEXEC already.
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_DIRECTORY } = constants;
@@ -100,9 +101,10 @@ export function readImageFile(dir: string, name: string): Buffer {
   }
 }
 
-export function readJson<T>(dir: string, name: string, check: Check<T>): T {
-  const path = join(dir, name);
-  const text = readImageFile(dir, name).toString('utf8');
+/** A JSON image file from a directory or any source, checked by `check`. */
+export function readJson<T>(from: SetLocation, name: string, check: Check<T>): T {
+  const path = typeof from === 'string' ? join(from, name) : from.path(name);
+  const text = (typeof from === 'string' ? readImageFile(from, name) : from.readFile(name)).toString('utf8');
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -1,6 +1,7 @@
 // mm-PID.json: the address space: every VMA with what it maps, the mm fields that
 // PR_SET_MM_MAP restores, the auxiliary vector and the executable.
 import { readJson, writeJson } from './io.js';
+import type { SetLocation } from './source.js';
 import { arr, bool, hex, literal, nullable, num, obj, opt, str, uint, type Infer } from './schema.js';
 
 export const mmFile = (pid: number) => `mm-${pid}.json`;
@@ -52,7 +53,7 @@ export type Mm = Infer<typeof mmSchema>;
 export type Vma = Infer<typeof vmaSchema>;
 
 export const writeMm = (dir: string, m: Mm) => writeJson(dir, mmFile(m.pid), m);
-export const readMm = (dir: string, pid: number): Mm => readJson(dir, mmFile(pid), mmSchema);
+export const readMm = (from: SetLocation, pid: number): Mm => readJson(from, mmFile(pid), mmSchema);
 
 export const addr = (h: string): number => Number(BigInt(h));
 export const toHex = (n: number | bigint): string => '0x' + BigInt.asUintN(64, BigInt(n)).toString(16);

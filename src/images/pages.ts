@@ -1,12 +1,12 @@
 // pages-PID.zst (independent zstd frames) and its index pagemap-PID.bin: the sink that the
 // dump writes pages into, and the source that restore and the lazy server read from.
-import { closeSync, fstatSync, fsyncSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, fsyncSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import type { CompressPool, CompressedBatch } from './compress-pool.js';
 import { ImageError } from './errors.js';
-import { createImageFile, openImageFile, preadExact, readImageFile, writeAll, writeImageFile } from './io.js';
+import { createImageFile, writeAll, writeImageFile } from './io.js';
 import { decodePagemap, encodePagemap, PAGE, RangeKind, type FrameEntry, type PagemapIndex, type PageRangeEntry } from './pagemap.js';
+import { sourceOf, type ImageFile, type SetLocation } from './source.js';
 import { zstd } from './zstd.js';
 
 export const pagesFile = (pid: number) => `pages-${pid}.zst`;
@@ -133,23 +133,26 @@ export class PagesReader {
   private compBuf = Buffer.alloc(0);
 
   private constructor(
-    readonly path: string,
-    private readonly fd: number,
+    private readonly file: ImageFile,
     readonly index: PagemapIndex,
     private readonly cacheFrames: number,
   ) {}
 
-  static open(dir: string, pid: number, cacheFrames = 64): PagesReader {
-    const indexPath = join(dir, pagemapFile(pid));
-    const index = decodePagemap(readImageFile(dir, pagemapFile(pid)), indexPath);
-    const path = join(dir, pagesFile(pid));
-    const fd = openImageFile(dir, pagesFile(pid));
-    const size = fstatSync(fd).size;
-    if (size !== index.pagesBytes) {
-      closeSync(fd);
-      throw new ImageError(path, `${size < index.pagesBytes ? 'truncated' : 'has trailing data'}: ${size} bytes, the index expects ${index.pagesBytes}`);
+  /** The pages file as errors name it. */
+  get path(): string {
+    return this.file.path;
+  }
+
+  /** From a directory or any image source (an archive read in place). */
+  static open(from: SetLocation, pid: number, cacheFrames = 64): PagesReader {
+    const src = sourceOf(from);
+    const index = decodePagemap(src.readFile(pagemapFile(pid)), src.path(pagemapFile(pid)));
+    const file = src.open(pagesFile(pid));
+    if (file.size !== index.pagesBytes) {
+      file.close();
+      throw new ImageError(file.path, `${file.size < index.pagesBytes ? 'truncated' : 'has trailing data'}: ${file.size} bytes, the index expects ${index.pagesBytes}`);
     }
-    return new PagesReader(path, fd, index, cacheFrames);
+    return new PagesReader(file, index, cacheFrames);
   }
 
   /** The decompressed frame i (checked against its CRC and zstd's content checksum). */
@@ -163,7 +166,7 @@ export class PagesReader {
     const f = this.index.frames[i];
     if (!f) throw new ImageError(this.path, `frame ${i} does not exist (the index has ${this.index.frames.length})`);
     if (this.compBuf.length < f.compSize) this.compBuf = Buffer.allocUnsafe(Math.max(f.compSize, 128 * 1024));
-    preadExact(this.fd, this.path, this.compBuf, 0, f.compSize, f.fileOff);
+    this.file.pread(this.compBuf, 0, f.compSize, f.fileOff);
     const comp = this.compBuf.subarray(0, f.compSize);
     if (crc32(comp) !== f.crc) throw new ImageError(this.path, `frame ${i} at offset ${f.fileOff}: checksum mismatch (damaged)`);
     const raw = Buffer.allocUnsafe(f.rawSize);
@@ -202,7 +205,7 @@ export class PagesReader {
   }
 
   close(): void {
-    closeSync(this.fd);
+    this.file.close();
     this.cache.clear();
   }
 }

@@ -1,5 +1,6 @@
 // pstree.json: the processes of the dumped tree, their threads and session/group ids.
 import { readJson, writeJson } from './io.js';
+import type { SetLocation } from './source.js';
 import { arr, literal, obj, opt, uint, type Infer } from './schema.js';
 
 export const PSTREE = 'pstree.json';
@@ -22,4 +23,4 @@ export type Pstree = Infer<typeof pstreeSchema>;
 export type PstreeEntry = Pstree['processes'][number];
 
 export const writePstree = (dir: string, t: Pstree) => writeJson(dir, PSTREE, t);
-export const readPstree = (dir: string): Pstree => readJson(dir, PSTREE, pstreeSchema);
+export const readPstree = (from: SetLocation): Pstree => readJson(from, PSTREE, pstreeSchema);

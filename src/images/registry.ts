@@ -5,6 +5,8 @@ export interface ImageKind {
   name: string;
   pattern: RegExp;
   description: string;
+  /** A directory, not a file (the passes of `dump --iterative` live inside the final set). */
+  directory?: boolean;
 }
 
 export const IMAGE_KINDS: ImageKind[] = [
@@ -17,6 +19,9 @@ export const IMAGE_KINDS: ImageKind[] = [
   { name: 'pages', pattern: /^pages-\d+\.zst$/, description: 'page data, independent zstd frames' },
   { name: 'ghost', pattern: /^ghost-\d+-\d+\.zst$/, description: 'content of a deleted-but-open file' },
   { name: 'log', pattern: /^(dump|pre-dump|restore|lazy-pages)\.log$/, description: 'a log file' },
+  { name: 'pass', pattern: /^pre-\d+$/, description: 'a pre-dump pass of `dump --iterative` (a set of its own, in the parent chain)', directory: true },
+  { name: 'manifest', pattern: /^MANIFEST\.json$/, description: 'an unpacked archive: its files with sizes and sha256 (see src/pack)' },
+  { name: 'parents', pattern: /^parents$/, description: 'an unpacked archive: the parent sets, parents/1, parents/2 ... (see src/pack)', directory: true },
 ];
 
 export function kindOf(file: string): ImageKind | undefined {

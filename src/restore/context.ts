@@ -1,11 +1,18 @@
 // What every restore stage gets.
+import type { ImageSource } from '../images/source.js';
 import type { Logger } from '../log.js';
 
 export interface RestoreOptions {
   imagesDir: string;
+  /** Where the images come from when not the directory imagesDir (an archive read in place); imagesDir then only names them. */
+  source?: ImageSource;
   /** -d: return once the process runs; otherwise stay its parent and return its exit status. */
   detach?: boolean;
   shellJob?: boolean;
+  /** Resume at once and fill private anonymous memory on demand through userfaultfd. */
+  lazy?: boolean;
+  /** Called once the process runs, before lazy pages are served (-d --lazy hands over here). */
+  onResumed?: (pid: number, stats: Record<string, number>) => void;
 }
 
 export interface RestoreContext {

@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { CriuError } from '../errors.js';
 import { ImageError } from '../images/errors.js';
 import type { FdEntry, Files } from '../images/files.js';
-import { readImageFile } from '../images/io.js';
+import type { ImageSource } from '../images/source.js';
 import { zstd } from '../images/zstd.js';
 import { readRemote } from '../kernel/remote.js';
 import { F, O, SYS } from '../kernel/syscalls.js';
@@ -26,21 +26,21 @@ const F_SETPIPE_SZ = 1031;
 const CREATE_ONLY = O.CREAT | O.EXCL | O.TRUNC | O.NOCTTY;
 const RLIMIT_NOFILE = 7;
 
-function ghostContent(dir: string, e: FdEntry): Buffer {
+function ghostContent(src: ImageSource, e: FdEntry): Buffer {
   const name = e.deleted!.ghost;
-  const comp = readImageFile(dir, name);
+  const comp = src.readFile(name);
   let size: number | null;
   try {
     size = zstd.getFrameContentSize(comp);
   } catch (err) {
-    throw new ImageError(join(dir, name), `not a zstd frame (${(err as Error).message})`, { cause: err });
+    throw new ImageError(src.path(name), `not a zstd frame (${(err as Error).message})`, { cause: err });
   }
-  if (size !== e.deleted!.size) throw new ImageError(join(dir, name), `holds ${size} bytes, the fd table says ${e.deleted!.size}`);
+  if (size !== e.deleted!.size) throw new ImageError(src.path(name), `holds ${size} bytes, the fd table says ${e.deleted!.size}`);
   const out = Buffer.alloc(size);
   try {
     zstd.decompress(out, comp);
   } catch (err) {
-    throw new ImageError(join(dir, name), `damaged (${(err as Error).message})`, { cause: err });
+    throw new ImageError(src.path(name), `damaged (${(err as Error).message})`, { cause: err });
   }
   return out;
 }
@@ -70,11 +70,11 @@ class FdPlacer {
   }
 }
 
-function openFile(stub: Stub, dir: string, e: FdEntry): number {
+function openFile(stub: Stub, src: ImageSource, e: FdEntry): number {
   const flags = e.flags & ~CREATE_ONLY;
   if (e.kind === 'reg' && e.deleted) {
     const path = ghostPath(e.path!);
-    writeFileSync(path, ghostContent(dir, e), { mode: 0o600, flag: 'wx' });
+    writeFileSync(path, ghostContent(src, e), { mode: 0o600, flag: 'wx' });
     try {
       chmodSync(path, e.deleted.mode);
       return openInStub(stub, path, flags);
@@ -114,7 +114,7 @@ function openPipes(stub: Stub, fds: FdEntry[], place: FdPlacer): void {
   }
 }
 
-export function restoreFiles(stub: Stub, files: Files, dir: string, shellJob: boolean, log: Logger): void {
+export function restoreFiles(stub: Stub, files: Files, src: ImageSource, shellJob: boolean, log: Logger): void {
   const r = stub.remote;
   const inherited = files.fds.filter((e) => e.kind === 'inherited');
   if (inherited.length && !shellJob) {
@@ -131,7 +131,7 @@ export function restoreFiles(stub: Stub, files: Files, dir: string, shellJob: bo
   openPipes(stub, files.fds, place);
   for (const e of files.fds) {
     if (e.kind === 'inherited' || e.kind === 'pipe' || e.dupOf !== undefined) continue;
-    place.temp.set(e.fd, place.park(openFile(stub, dir, e)));
+    place.temp.set(e.fd, place.park(openFile(stub, src, e)));
     if (e.pos && e.kind !== 'chr') r.call(SYS.lseek, `lseek(${e.fd})`, place.temp.get(e.fd)!, e.pos, SEEK_SET);
   }
   for (const e of files.fds) {

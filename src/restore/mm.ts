@@ -3,7 +3,7 @@
 import { closeSync, openSync, statSync, writeSync } from 'node:fs';
 import { CriuError } from '../errors.js';
 import { ImageError } from '../images/errors.js';
-import { resolvePages, type Segment } from '../images/imageset.js';
+import type { Segment } from '../images/imageset.js';
 import { addr, type Mm, type Vma } from '../images/mm.js';
 import type { PagesReader } from '../images/pages.js';
 import { MAP, O, PR, PR_SET_MM, SYS } from '../kernel/syscalls.js';
@@ -66,8 +66,7 @@ const BATCH = 4 << 20;
  * Writes every saved page through /proc/PID/mem, which writes through any protection
  * (read-only, PROT_NONE, private file mappings: it breaks COW as a write fault would).
  */
-export function fillMemory(stub: Stub, readers: PagesReader[], pid: number): { bytes: number; segments: number } {
-  const segments = resolvePages(readers, pid);
+export function fillMemory(stub: Stub, readers: PagesReader[], segments: Segment[]): { bytes: number; segments: number } {
   const fd = openSync(`/proc/${stub.pid}/mem`, 'r+');
   let bytes = 0;
   try {

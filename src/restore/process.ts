@@ -37,7 +37,6 @@ export function restoreProcessMisc(stub: Stub, p: ProcessState, pid: number, log
   r.call(SYS.umask, 'umask', p.umask);
   r.call(SYS.personality, 'personality', p.personality);
   r.call(SYS.prctl, 'prctl(PR_SET_NAME)', PR.SET_NAME, putString(stub, p.comm));
-  if (p.pdeathsig) r.call(SYS.prctl, 'prctl(PR_SET_PDEATHSIG)', PR_SET_PDEATHSIG, p.pdeathsig);
   if (p.childSubreaper) r.call(SYS.prctl, 'prctl(PR_SET_CHILD_SUBREAPER)', PR.SET_CHILD_SUBREAPER, 1);
   if (p.thpDisabled) r.call(SYS.prctl, 'prctl(PR_SET_THP_DISABLE)', PR_SET_THP_DISABLE, 1, 0, 0, 0);
   // Session and group, as far as one process can have them of its own.
@@ -56,6 +55,9 @@ export function restoreCredentials(stub: Stub, p: ProcessState): void {
   r.call(SYS_setgroups, 'setgroups', p.creds.groups.length, putBytes(stub, groups));
   r.call(SYS.setresgid, 'setresgid', rgid ?? 0, egid ?? 0, sgid ?? 0);
   r.call(SYS.setresuid, 'setresuid', ruid ?? 0, euid ?? 0, suid ?? 0);
+  // After the credentials: a change of uid/gid clears the parent-death signal (commit_creds),
+  // so set before them it is lost for every process that is not root.
+  if (p.pdeathsig) r.call(SYS.prctl, 'prctl(PR_SET_PDEATHSIG)', PR_SET_PDEATHSIG, p.pdeathsig);
   if (p.noNewPrivs) r.call(SYS.prctl, 'prctl(PR_SET_NO_NEW_PRIVS)', PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
   r.call(SYS.prctl, 'prctl(PR_SET_DUMPABLE)', PR.SET_DUMPABLE, p.dumpable);
 }

@@ -7,7 +7,12 @@
 //   ─► pending signals ─► credentials ─► unmap the parking page ─► registers ─► detach
 import { join } from 'node:path';
 import { CriuError, inStage } from '../errors.js';
-import { loadChain, openChainReaders, type ImageSet } from '../images/imageset.js';
+import { closeSync } from 'node:fs';
+import { loadChain, openChainReaders, resolvePages, type ImageSet, type Segment } from '../images/imageset.js';
+import { Guardian } from '../lazy/guardian.js';
+import { LazyServer } from '../lazy/server.js';
+import { SIG } from '../kernel/syscalls.js';
+import { fillNow, lazyRanges, mustBeIn, registerLazy, splitSegments, type LazySetup } from './lazy.js';
 import { mmFile } from '../images/mm.js';
 import type { PagesReader } from '../images/pages.js';
 import { native } from '../kernel/native.js';
@@ -25,6 +30,10 @@ export interface RestoreResult {
   stats: Record<string, number>;
   /** Without detach: the process's exit status (128 + signal if killed). */
   exitCode?: number;
+  /** restore --lazy -d: the daemon serving the pages. */
+  serverPid?: number;
+  /** Set in that daemon's own result (its command returned long ago). */
+  daemonDone?: boolean;
 }
 
 function faultPoint(ctx: RestoreContext, name: string): void {
@@ -47,7 +56,7 @@ function timed<T>(ctx: RestoreContext, name: string, pid: number, fn: () => T): 
 export async function restore(opts: RestoreOptions, log: Logger, fault?: string): Promise<RestoreResult> {
   const ctx: RestoreContext = { opts, log, stats: {}, fault };
   const t0 = process.hrtime.bigint();
-  const chain = loadChain(opts.imagesDir);
+  const chain = loadChain(opts.source ?? opts.imagesDir);
   const set = chain[0]!;
   if (set.pstree.processes.length !== 1) throw new CriuError('ENOTSUP', 'process trees are not supported yet');
   const proc = set.pstree.processes[0]!;
@@ -55,24 +64,60 @@ export async function restore(opts: RestoreOptions, log: Logger, fault?: string)
   if (set.inventory.kind !== 'dump') throw new CriuError('EINVAL', `${opts.imagesDir} holds a pre-dump; restore needs a dump`);
   const pid = proc.pid;
   const readers = openChainReaders(chain, pid);
+  // Every page resolved through the chain now: a page promised but absent stops us here.
+  const segments = resolvePages(readers, pid);
   let stubPid = 0;
+  let lazy: { setup: LazySetup; guardian: Guardian } | undefined;
   try {
     // Kept as soon as it exists: whatever fails after this point must destroy it.
     timed(ctx, 'stub', pid, () => (stubPid = createStub(pid, log)));
     const stub = timed(ctx, 'prepare', pid, () => prepareStub(stubPid, set.mms.get(pid)!.vmas));
-    buildProcess(ctx, stub, set, readers, pid);
+    const setup = buildProcess(ctx, stub, set, readers, segments, pid);
+    if (setup) {
+      // Before the process runs, someone besides us must hold its uffd (see guardian.c).
+      const guardian = Guardian.start(log.fd);
+      lazy = { setup, guardian };
+      timed(ctx, 'guardian', pid, () => {
+        guardian.hold(setup.fd);
+        guardian.watch(pid);
+      });
+    }
     timed(ctx, 'resume', pid, () => native.ptraceDetach(pid, 0));
     stubPid = 0;
   } catch (e) {
     if (stubPid) destroyStub(stubPid);
-    throw e;
-  } finally {
+    lazy?.guardian.done();
+    if (lazy) closeSync(lazy.setup.fd);
     for (const r of readers) r.close();
+    throw e;
   }
   const core = set.cores.get(pid)!;
   if (core.process!.stoppedBy) native.kill(pid, core.process!.stoppedBy);
   ctx.stats.totalMs = Number(process.hrtime.bigint() - t0) / 1e6;
   log.info(`restored pid ${pid} in ${ctx.stats.totalMs.toFixed(1)} ms`);
+  opts.onResumed?.(pid, { ...ctx.stats });
+  if (lazy) {
+    const server = new LazyServer(readers, log, lazy.guardian, Math.max(64 * 1024, readers[0]!.index.frameRawSize));
+    server.add({ fd: lazy.setup.fd, pid, pending: lazy.setup.pending });
+    const pidfd = native.pidfdOpen(pid);
+    let lazyStats;
+    try {
+      lazyStats = server.run(pidfd);
+    } catch (e) {
+      // The server cannot go on (a damaged frame ...): the process must not run on without its memory.
+      native.kill(pid, SIG.KILL);
+      throw inStage('lazy-pages', pid, e);
+    } finally {
+      closeSync(pidfd);
+      lazy.guardian.done();
+    }
+    Object.assign(ctx.stats, prefixed('lazy', lazyStats));
+    log.info(
+      `lazy pages of ${pid} ${lazyStats.ended === 'complete' ? 'all in' : 'stopped: the process exited'} after ${lazyStats.completeMs.toFixed(1)} ms: ` +
+        `${lazyStats.faults} faults (${(lazyStats.faultBytes / 1048576).toFixed(1)} MiB), ${(lazyStats.pushedBytes / 1048576).toFixed(1)} MiB pushed`,
+    );
+  }
+  for (const r of readers) r.close();
   if (opts.detach) return { pid, stats: ctx.stats };
   const { status } = await native.waitpidAsync(pid, 0);
   const s = decodeStatus(status);
@@ -81,16 +126,33 @@ export async function restore(opts: RestoreOptions, log: Logger, fault?: string)
   return { pid, stats: ctx.stats, exitCode };
 }
 
-function buildProcess(ctx: RestoreContext, stub: Stub, set: ImageSet, readers: PagesReader[], pid: number): void {
+function prefixed(prefix: string, o: object): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(o)) if (typeof v === 'number') out[prefix + k[0]!.toUpperCase() + k.slice(1)] = v;
+  return out;
+}
+
+function buildProcess(ctx: RestoreContext, stub: Stub, set: ImageSet, readers: PagesReader[], segments: Segment[], pid: number): LazySetup | undefined {
   const mm = set.mms.get(pid)!;
   const core = set.cores.get(pid)!;
   const files = set.files.get(pid)!;
   const p = core.process!;
   timed(ctx, 'vmas', pid, () => createVmas(stub, mm, join(set.dir, mmFile(pid)), ctx.log));
-  const filled = timed(ctx, 'pages', pid, () => fillMemory(stub, readers, pid));
-  ctx.stats.pagesBytes = filled.bytes;
+  let setup: LazySetup | undefined;
+  if (ctx.opts.lazy) {
+    const ranges = lazyRanges(mm);
+    const { inside, outside } = splitSegments(segments, ranges);
+    ctx.stats.pagesBytes = timed(ctx, 'pages', pid, () => fillMemory(stub, readers, outside)).bytes;
+    setup = timed(ctx, 'uffd', pid, () => {
+      const s = registerLazy(stub, ranges, inside);
+      for (const r of mustBeIn([core])) fillNow(s.fd, s.pending.claim(r.start, r.end), readers);
+      return s;
+    });
+  } else {
+    ctx.stats.pagesBytes = timed(ctx, 'pages', pid, () => fillMemory(stub, readers, segments)).bytes;
+  }
   timed(ctx, 'mm', pid, () => setMmMap(stub, mm));
-  timed(ctx, 'files', pid, () => restoreFiles(stub, files, set.dir, !!ctx.opts.shellJob, ctx.log));
+  timed(ctx, 'files', pid, () => restoreFiles(stub, files, set.source, !!ctx.opts.shellJob, ctx.log));
   timed(ctx, 'process', pid, () => {
     restoreSignalsAndLimits(stub, p);
     restoreProcessMisc(stub, p, pid, ctx.log);
@@ -104,4 +166,5 @@ function buildProcess(ctx: RestoreContext, stub: Stub, set: ImageSet, readers: P
     stub.remote.munmap(stub.park, stub.scratchLen + 4096);
     setFinalRegs(pid, core);
   });
+  return setup;
 }

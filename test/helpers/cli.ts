@@ -52,14 +52,15 @@ export class CliProcess {
     this.exited = once(proc, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
   }
 
-  async waitFor(where: 'out' | 'err', match: RegExp, timeoutMs = 30_000): Promise<RegExpExecArray> {
+  /** afterExit: keep waiting once criu-ts has exited (a -d restore's process still writes to our pipes). */
+  async waitFor(where: 'out' | 'err', match: RegExp, timeoutMs = 30_000, afterExit = false): Promise<RegExpExecArray> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       for (const l of this[where]) {
         const m = match.exec(l);
         if (m) return m;
       }
-      if (this.proc.exitCode !== null || this.proc.signalCode !== null) {
+      if (!afterExit && (this.proc.exitCode !== null || this.proc.signalCode !== null)) {
         throw new Error(`criu-ts exited (${this.proc.exitCode ?? this.proc.signalCode}) before ${match}:\n${this.err.join('\n')}\n${this.out.join('\n')}`);
       }
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${match}:\n${this.err.join('\n')}\n${this.out.join('\n')}`);

@@ -1,0 +1,70 @@
+// The readable tables of the pre-dump bench.
+import type { PredumpBenchResult } from './predump.js';
+
+function table(title: string, head: string[], rows: string[][], notes: string[] = []): string {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ');
+  return [title, line(head), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line), ...notes.map((n) => `  ${n}`), ''].join('\n');
+}
+
+const size = (b: number) => (b % (1 << 30) === 0 ? `${b / (1 << 30)} GiB` : `${b / (1 << 20)} MiB`);
+const ms = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
+const mstores = (x: number) => (x / 1e6).toFixed(1);
+
+export function renderPredumpTables(r: PredumpBenchResult): string {
+  const m = r.machine;
+  const out = [
+    `criu-ts pre-dump bench: ${m.cpus} x ${m.cpuModel}, Linux ${m.kernel}, Node ${m.node}; ${r.options.passes} passes ${r.options.intervalMs} ms apart, zstd level ${r.options.level}`,
+    '',
+  ];
+  const ok = r.cases.filter((c) => c.result);
+  out.push(
+    table(
+      'Pre-dump passes (the victim writes PCT % of its pages per second; passes run while it does)',
+      ['size', 'write %/s', 'pass', 'frozen ms', 'wall ms', 'written', 'saved', 'saved MiB'],
+      ok.flatMap((c) =>
+        c.result!.passes.map((p) => [
+          size(c.bytes),
+          String(c.pct),
+          String(p.pass),
+          ms(p.frozenMs),
+          ms(p.wallMs),
+          p.pass === 1 ? '-' : String(p.pagesWritten),
+          String(p.pagesSaved),
+          ((p.pagesSaved * 4096) / 1048576).toFixed(1),
+        ]),
+      ),
+      ['frozen: the time the process was stopped in the pass (pass 1: inject, register and arm; later passes: never).', 'written/saved: 4 KiB pages.'],
+    ),
+  );
+  out.push(
+    table(
+      'Final dump (--prev-images-dir the last pass) and the cost of tracking to the process',
+      ['size', 'write %/s', 'final frozen ms', 'final saved', 'pass-1 copy ms', 'Mstores/cpu-s untracked', 'tracked', 'slowdown', 'Mstores/s untracked', 'tracked'],
+      ok.map((c) => {
+        const x = c.result!;
+        const p1 = x.passes[0]!;
+        return [
+          size(c.bytes),
+          String(c.pct),
+          ms(x.final.frozenMs),
+          String(x.final.pagesSaved),
+          ms(p1.planMs + p1.pagesMs),
+          mstores(x.storesUntracked.perCpuSec),
+          mstores(x.storesTracked.perCpuSec),
+          `${(x.slowdown * 100).toFixed(1)} %`,
+          mstores(x.storesUntracked.perSec),
+          mstores(x.storesTracked.perSec),
+        ];
+      }),
+      [
+        'pass-1 copy ms: scan + copy of the whole memory in the first pass, i.e. about what a dump without pre-dump keeps the process frozen for memory.',
+        'Mstores/cpu-s: the victim\'s own 8-byte stores per second of its CPU time (tracking faults included, other load on the machine not),',
+        '  untracked before the chain and tracked between passes; slowdown from these. Mstores/s: the same per second of wall time.',
+      ],
+    ),
+  );
+  for (const c of r.cases.filter((x) => x.error)) out.push(`${size(c.bytes)} at ${c.pct} %/s failed: ${c.error!.split('\n')[0]}`);
+  out.push(`total ${(r.durationMs / 1000).toFixed(1)} s`);
+  return out.join('\n');
+}

@@ -1,0 +1,132 @@
+// criu-ts pre-dump bench: per victim size and write rate, a chain of pre-dump passes and a
+// final dump; per pass the frozen time, wall time and pages written/saved; the final dump's
+// frozen time; and the victim's own store throughput untracked vs tracked. Prints tables (and
+// JSON with --json); writes bench/results/predump-latest.json.
+//
+//   npm run bench:predump -- [--sizes 1G,4G] [--rates 0.1,1,10] [--passes 3] [--interval 1000]
+//                            [--quick] [--json] [--dir DIR] [--out FILE] [--level 3]
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, release, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { native } from '../src/kernel/native.js';
+import { PR } from '../src/kernel/syscalls.js';
+import { createLogger } from '../src/log.js';
+import { packageRoot } from '../src/paths.js';
+import { buildPredumpVictim, runPredumpCase, startPredumpVictim, type PredumpCaseResult } from './predump-case.js';
+import { renderPredumpTables } from './predump-report.js';
+
+const MiB = 1 << 20;
+
+export interface PredumpBenchResult {
+  startedAt: string;
+  durationMs: number;
+  machine: { cpus: number; cpuModel: string; kernel: string; node: string };
+  options: { sizes: number[]; rates: number[]; passes: number; intervalMs: number; level: number };
+  cases: Array<{ bytes: number; pct: number; victimFillMs?: number; result?: PredumpCaseResult; error?: string }>;
+}
+
+function parseSize(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([MG])i?B?$/i.exec(s.trim());
+  if (!m) throw new Error(`bad size "${s}" (use e.g. 256M, 1G)`);
+  return Math.round(Number(m[1]) * (m[2]!.toUpperCase() === 'G' ? 1 << 30 : MiB));
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      sizes: { type: 'string' },
+      rates: { type: 'string' },
+      passes: { type: 'string', default: '3' },
+      interval: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      dir: { type: 'string' },
+      out: { type: 'string' },
+      level: { type: 'string', default: '3' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(
+      [
+        'usage: npm run bench:predump -- [options]',
+        '  --sizes LIST     victim sizes (default 1G,4G; --quick 256M)',
+        '  --rates LIST     % of the pages written per second (default 0.1,1,10)',
+        '  --passes N       pre-dump passes before the final dump (default 3)',
+        '  --interval MS    time between passes, also the store-rate sampling window (default 1000)',
+        '  --quick          small victim, short intervals',
+        '  --json           print the JSON result on stdout (the tables then go to stderr)',
+        '  --dir DIR        where the image sets go (default: the OS temp dir)',
+        '  --out FILE       JSON result file (default bench/results/predump-latest.json)',
+        '  --level N        zstd level (default 3)',
+        '',
+      ].join('\n'),
+    );
+    return;
+  }
+  const quick = values.quick!;
+  const sizes = (values.sizes ?? (quick ? '256M' : '1G,4G')).split(',').map(parseSize);
+  const rates = (values.rates ?? '0.1,1,10').split(',').map(Number);
+  const passes = Number(values.passes);
+  const intervalMs = Number(values.interval ?? (quick ? 300 : 1000));
+  const level = Number(values.level);
+  const base = mkdtempSync(join(resolve(values.dir ?? tmpdir()), 'criu-ts-bench-predump-'));
+  const outFile = resolve(values.out ?? join(packageRoot(), 'bench', 'results', 'predump-latest.json'));
+  const log = createLogger({ verbosity: 1, name: 'criu-ts' });
+  const progress = (s: string) => process.stderr.write(`bench:predump: ${s}\n`);
+
+  native.prctl(PR.SET_CHILD_SUBREAPER, 1);
+  buildPredumpVictim();
+  const started = Date.now();
+  const result: PredumpBenchResult = {
+    startedAt: new Date(started).toISOString(),
+    durationMs: 0,
+    machine: { cpus: availableParallelism(), cpuModel: cpus()[0]?.model ?? '?', kernel: release(), node: process.version },
+    options: { sizes, rates, passes, intervalMs, level },
+    cases: [],
+  };
+  try {
+    for (const bytes of sizes) {
+      progress(`${bytes / MiB} MiB: starting the victim`);
+      // One victim per size: each rate's chain ends with dump --leave-running, then the rate changes.
+      const v = await startPredumpVictim(bytes / MiB, rates[0]!);
+      progress(`${bytes / MiB} MiB: filled in ${(v.fillMs / 1000).toFixed(1)} s`);
+      try {
+        for (const pct of rates) {
+          const c: PredumpBenchResult['cases'][number] = { bytes, pct, victimFillMs: v.fillMs };
+          result.cases.push(c);
+          progress(`${bytes / MiB} MiB at ${pct} %/s: ${passes} passes + final dump`);
+          try {
+            c.result = await runPredumpCase(v, pct, { passes, intervalMs, level, imagesDir: join(base, `${bytes / MiB}M-${pct}`), log });
+            const f = c.result.final;
+            progress(`  final dump frozen ${f.frozenMs.toFixed(1)} ms, ${f.pagesSaved} pages; slowdown ${(c.result.slowdown * 100).toFixed(1)} %`);
+          } catch (e) {
+            c.error = (e as Error).stack ?? String(e);
+            progress(`  failed: ${c.error}`);
+          }
+        }
+      } finally {
+        await v.target.stop();
+      }
+    }
+  } finally {
+    rmSync(base, { recursive: true, force: true });
+  }
+  result.durationMs = Date.now() - started;
+  mkdirSync(dirname(outFile), { recursive: true });
+  writeFileSync(outFile, JSON.stringify(result, null, 2) + '\n');
+  if (values.json) {
+    process.stderr.write(renderPredumpTables(result) + '\n');
+    process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+  } else {
+    process.stdout.write(renderPredumpTables(result) + '\n');
+  }
+  progress(`results in ${outFile}`);
+  if (result.cases.some((c) => c.error)) process.exitCode = 1;
+}
+
+main().catch((e) => {
+  process.stderr.write(`bench:predump: ${(e as Error).stack ?? e}\n`);
+  process.exitCode = 1;
+});
