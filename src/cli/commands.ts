@@ -6,6 +6,7 @@ import dump from './dump.js';
 import pack from './pack.js';
 import preDump from './pre-dump.js';
 import restore from './restore.js';
+import lazyPages from './lazy-pages.js';
 import show from './show.js';
 import unpack from './unpack.js';
 
@@ -14,6 +15,7 @@ export const COMMANDS: readonly CliCommand[] = [
   preDump,
   dump,
   restore,
+  lazyPages,
   show,
   pack,
   unpack,

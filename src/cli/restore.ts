@@ -1,16 +1,17 @@
-// `criu-ts restore -D DIR [-d] [--shell-job]`
+// `criu-ts restore -D DIR | --archive FILE [-d] [--shell-job] [--lazy]`
 import type { Command } from 'commander';
 import type { RestoreResult } from '../restore/restore.js';
 import { defineCommand } from './command.js';
 import { FAULT_ENV } from './dump.js';
 import { commandLogger } from './images-log.js';
-import { requireString } from './options.js';
+import { progressLine } from './progress.js';
+import { imagesFrom } from './show.js';
 import { DAEMON_ENV, report, startDaemon } from './lazy-daemon.js';
 import { createLogger } from '../log.js';
 import { join } from 'node:path';
 import type { CliContext } from './command.js';
 
-type RestoreFn = (typeof import('../restore/restore.js'))['restore'];
+type RestoreFn = (typeof import('../api/restore.js'))['restore'];
 
 /**
  * The detached lazy daemon: restores, reports on fd `fd` once the process runs, then serves
@@ -20,7 +21,7 @@ async function runDaemon(o: RestoreCliOptions, ctx: CliContext, fd: number, rest
   let quiet = false;
   const log = createLogger({
     verbosity: ctx.globals.verbosity,
-    file: ctx.globals.logFile ?? join(o.imagesDir, 'restore.log'),
+    file: ctx.globals.logFile ?? (o.imagesDir !== undefined ? join(o.imagesDir, 'restore.log') : undefined),
     fileVerbosity: Math.max(ctx.globals.verbosity, 2) as 2,
     stderr: (l) => {
       if (!quiet) ctx.io.stderr(l + '\n');
@@ -28,17 +29,15 @@ async function runDaemon(o: RestoreCliOptions, ctx: CliContext, fd: number, rest
     name: 'criu-ts',
   });
   try {
-    const r = await restore(
-      {
-        ...o,
-        onResumed: (pid, stats) => {
-          report(fd, `ok ${JSON.stringify({ pid, stats })}`);
-          quiet = true;
-        },
+    const r = await restore({
+      ...o,
+      onResumed: (pid, stats) => {
+        report(fd, `ok ${JSON.stringify({ pid, stats })}`);
+        quiet = true;
       },
       log,
-      ctx.env[FAULT_ENV],
-    );
+      fault: ctx.env[FAULT_ENV],
+    });
     // Its command has returned long ago: nothing more for the terminal.
     return { ...r, daemonDone: true };
   } catch (e) {
@@ -50,10 +49,13 @@ async function runDaemon(o: RestoreCliOptions, ctx: CliContext, fd: number, rest
 }
 
 export interface RestoreCliOptions {
-  imagesDir: string;
+  /** One of the two (see imagesFrom). */
+  imagesDir?: string;
+  archive?: string;
   detach: boolean;
   shellJob: boolean;
   lazy: boolean;
+  lazyPages: boolean;
 }
 
 export default defineCommand<RestoreCliOptions, RestoreResult>({
@@ -64,19 +66,26 @@ export default defineCommand<RestoreCliOptions, RestoreResult>({
     'Without -d, criu-ts stays the parent of the restored process and exits with its exit',
     'status (128 + signal if it was killed), as CRIU does. Any failure before the process',
     'runs kills what was created: nothing half-alive remains.',
+    '',
+    'With --archive FILE (made by pack), the set and its parents are read in place, not',
+    'unpacked: each file is checked against the manifest (size, sha256) as it is read, and',
+    'page data frame by frame by its own checksums.',
   ].join('\n'),
   configure(cmd: Command) {
     cmd
-      .requiredOption('-D, --images-dir <dir>', 'the image set to restore')
+      .option('-D, --images-dir <dir>', 'the image set to restore')
+      .option('--archive <file>', 'restore from an archive made by pack, read in place (not unpacked)')
       .option('-d, --restore-detached', 'return once the process runs on its own')
       .option('--shell-job', 'give the process this command\'s std fds where it had its shell\'s')
-      .option('--lazy', 'resume at once; private memory arrives on demand (userfaultfd) and in the background');
+      .option('--lazy', 'resume at once; private memory arrives on demand (userfaultfd) and in the background')
+      .option('--lazy-pages', 'like --lazy, served by a `criu-ts lazy-pages -D DIR` started before');
   },
   parse: (raw) => ({
-    imagesDir: requireString(raw.imagesDir, '-D/--images-dir'),
+    ...imagesFrom(raw),
     detach: raw.restoreDetached === true,
     shellJob: raw.shellJob === true,
     lazy: raw.lazy === true,
+    lazyPages: raw.lazyPages === true,
   }),
   async run(o, ctx) {
     const daemonFd = ctx.env[DAEMON_ENV];
@@ -84,12 +93,15 @@ export default defineCommand<RestoreCliOptions, RestoreResult>({
       const r = await startDaemon(process.argv.slice(1), ctx.env);
       return { pid: r.pid, stats: r.stats, serverPid: r.serverPid };
     }
-    const { restore } = await import('../restore/restore.js');
+    const { restore } = await import('../api/restore.js');
     if (daemonFd !== undefined) return runDaemon(o, ctx, Number(daemonFd), restore);
-    const log = commandLogger(ctx, o.imagesDir, 'restore.log');
+    const log = o.imagesDir !== undefined ? commandLogger(ctx, o.imagesDir, 'restore.log') : ctx.log;
+    const progress = progressLine(ctx.io);
     try {
-      return await restore(o, log, ctx.env[FAULT_ENV]);
+      // The line goes once the process runs: from then on the terminal is its.
+      return await restore({ ...o, log, fault: ctx.env[FAULT_ENV], onProgress: progress.onProgress, onResumed: () => progress.end() });
     } finally {
+      progress.end();
       if (log !== ctx.log) log.close();
     }
   },

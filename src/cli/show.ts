@@ -1,25 +1,34 @@
-// `criu-ts show -D DIR [--json]`: what an image set holds, readable by a person.
+// `criu-ts show -D DIR | --archive FILE [--json]`: what an image set holds, readable by a person.
 import type { Command } from 'commander';
+import type { ImagesFrom } from '../api/restore.js';
 import type { SetSummary } from '../images/describe.js';
 import { defineCommand } from './command.js';
+import { UsageError } from './errors.js';
 import { requireString } from './options.js';
 
 const mib = (n: number) => `${(n / 1048576).toFixed(n < 1048576 ? 2 : 1)} MiB`;
 
-export default defineCommand<{ imagesDir: string }, SetSummary>({
+export default defineCommand<ImagesFrom, SetSummary>({
   name: 'show',
   summary: 'describe an image set: processes, VMAs, fds, pages, parent chain',
+  help: ['', 'With --archive, the archive (made by pack) is read in place, without unpacking it.'].join('\n'),
   configure(cmd: Command) {
-    cmd.requiredOption('-D, --images-dir <dir>', 'the image set');
+    cmd.option('-D, --images-dir <dir>', 'the image set').option('--archive <file>', 'an archive made by pack, read in place');
   },
-  parse: (raw) => ({ imagesDir: requireString(raw.imagesDir, '-D/--images-dir') }),
+  parse: imagesFrom,
   async run(o) {
-    const { describeSet } = await import('../images/describe.js');
-    return describeSet(o.imagesDir);
+    const { show } = await import('../api/restore.js');
+    return show(o);
   },
   render: renderSummary,
   json: (s) => s,
 });
+
+/** -D DIR or --archive FILE, exactly one (show and restore). */
+export function imagesFrom(raw: Record<string, unknown>): ImagesFrom {
+  if ((raw.imagesDir === undefined) === (raw.archive === undefined)) throw new UsageError('give the images with -D/--images-dir DIR or --archive FILE (one of them)');
+  return raw.archive !== undefined ? { archive: requireString(raw.archive, '--archive') } : { imagesDir: requireString(raw.imagesDir, '-D/--images-dir') };
+}
 
 export function renderSummary(s: SetSummary): string[] {
   const out = [

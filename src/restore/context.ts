@@ -11,6 +11,8 @@ export interface RestoreOptions {
   shellJob?: boolean;
   /** Resume at once and fill private anonymous memory on demand through userfaultfd. */
   lazy?: boolean;
+  /** Like lazy, but the pages are served by a separate `criu-ts lazy-pages -D` (CRIU's two-step use). */
+  lazyPages?: boolean;
   /** Called once the process runs, before lazy pages are served (-d --lazy hands over here). */
   onResumed?: (pid: number, stats: Record<string, number>) => void;
 }

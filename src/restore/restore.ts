@@ -10,8 +10,8 @@ import { CriuError, inStage } from '../errors.js';
 import { closeSync } from 'node:fs';
 import { loadChain, openChainReaders, resolvePages, type ImageSet, type Segment } from '../images/imageset.js';
 import { Guardian } from '../lazy/guardian.js';
-import { LazyServer } from '../lazy/server.js';
-import { SIG } from '../kernel/syscalls.js';
+import { offerUffd } from '../lazy/handoff.js';
+import { serveLazy, statsFields } from '../lazy/serve.js';
 import { fillNow, lazyRanges, mustBeIn, registerLazy, splitSegments, type LazySetup } from './lazy.js';
 import { mmFile } from '../images/mm.js';
 import type { PagesReader } from '../images/pages.js';
@@ -73,7 +73,11 @@ export async function restore(opts: RestoreOptions, log: Logger, fault?: string)
     timed(ctx, 'stub', pid, () => (stubPid = createStub(pid, log)));
     const stub = timed(ctx, 'prepare', pid, () => prepareStub(stubPid, set.mms.get(pid)!.vmas));
     const setup = buildProcess(ctx, stub, set, readers, segments, pid);
-    if (setup) {
+    if (setup && opts.lazyPages) {
+      // Two-step: the lazy-pages server takes the uffd (and guards it) before we let go.
+      await timedAsync(ctx, 'handoff', pid, () => offerUffd(opts.imagesDir, { pid, from: process.pid, fd: setup.fd }));
+      closeSync(setup.fd);
+    } else if (setup) {
       // Before the process runs, someone besides us must hold its uffd (see guardian.c).
       const guardian = Guardian.start(log.fd);
       lazy = { setup, guardian };
@@ -97,25 +101,12 @@ export async function restore(opts: RestoreOptions, log: Logger, fault?: string)
   log.info(`restored pid ${pid} in ${ctx.stats.totalMs.toFixed(1)} ms`);
   opts.onResumed?.(pid, { ...ctx.stats });
   if (lazy) {
-    const server = new LazyServer(readers, log, lazy.guardian, Math.max(64 * 1024, readers[0]!.index.frameRawSize));
-    server.add({ fd: lazy.setup.fd, pid, pending: lazy.setup.pending });
-    const pidfd = native.pidfdOpen(pid);
-    let lazyStats;
     try {
-      lazyStats = server.run(pidfd);
+      Object.assign(ctx.stats, statsFields('lazy', serveLazy({ readers, log, guardian: lazy.guardian, pid, ...lazy.setup })));
     } catch (e) {
-      // The server cannot go on (a damaged frame ...): the process must not run on without its memory.
-      native.kill(pid, SIG.KILL);
-      throw inStage('lazy-pages', pid, e);
-    } finally {
-      closeSync(pidfd);
-      lazy.guardian.done();
+      for (const r of readers) r.close();
+      throw e;
     }
-    Object.assign(ctx.stats, prefixed('lazy', lazyStats));
-    log.info(
-      `lazy pages of ${pid} ${lazyStats.ended === 'complete' ? 'all in' : 'stopped: the process exited'} after ${lazyStats.completeMs.toFixed(1)} ms: ` +
-        `${lazyStats.faults} faults (${(lazyStats.faultBytes / 1048576).toFixed(1)} MiB), ${(lazyStats.pushedBytes / 1048576).toFixed(1)} MiB pushed`,
-    );
   }
   for (const r of readers) r.close();
   if (opts.detach) return { pid, stats: ctx.stats };
@@ -126,10 +117,15 @@ export async function restore(opts: RestoreOptions, log: Logger, fault?: string)
   return { pid, stats: ctx.stats, exitCode };
 }
 
-function prefixed(prefix: string, o: object): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [k, v] of Object.entries(o)) if (typeof v === 'number') out[prefix + k[0]!.toUpperCase() + k.slice(1)] = v;
-  return out;
+async function timedAsync<T>(ctx: RestoreContext, name: string, pid: number, fn: () => Promise<T>): Promise<T> {
+  const t0 = process.hrtime.bigint();
+  try {
+    const r = await fn();
+    ctx.stats[`${name}Ms`] = Number(process.hrtime.bigint() - t0) / 1e6;
+    return r;
+  } catch (e) {
+    throw inStage(name, pid, e);
+  }
 }
 
 function buildProcess(ctx: RestoreContext, stub: Stub, set: ImageSet, readers: PagesReader[], segments: Segment[], pid: number): LazySetup | undefined {
@@ -139,7 +135,7 @@ function buildProcess(ctx: RestoreContext, stub: Stub, set: ImageSet, readers: P
   const p = core.process!;
   timed(ctx, 'vmas', pid, () => createVmas(stub, mm, join(set.dir, mmFile(pid)), ctx.log));
   let setup: LazySetup | undefined;
-  if (ctx.opts.lazy) {
+  if (ctx.opts.lazy || ctx.opts.lazyPages) {
     const ranges = lazyRanges(mm);
     const { inside, outside } = splitSegments(segments, ranges);
     ctx.stats.pagesBytes = timed(ctx, 'pages', pid, () => fillMemory(stub, readers, outside)).bytes;

@@ -139,6 +139,20 @@ describe('restore --lazy', () => {
     expect(readFileSync(join(dir, 'restore.log'), 'utf8')).toMatch(new RegExp(`page server \\(pid ${serverPid}\\) died before all memory was in; killed pid ${pid}`));
   });
 
+  it('works in two steps, CRIU style: lazy-pages first, then restore --lazy-pages', async () => {
+    const { pid, dir } = await dumped(fixture('fx_scribble'), ['64'], { spins: true });
+    const server = startCli(['-v2', 'lazy-pages', '-D', dir]);
+    cleanups.push(() => void server.proc.kill('SIGKILL'));
+    await server.waitFor('err', /waiting for the restore/);
+    const r = startCli(['-v2', 'restore', '-D', dir, '--shell-job', '--lazy-pages']);
+    cleanups.push(() => killAndReap(pid));
+    await r.waitFor('err', /restored pid/);
+    await verdict(r, pid, true);
+    const [code] = await server.exited;
+    expect(code, server.err.join('\n')).toBe(0);
+    expect(server.err.join('\n')).toMatch(new RegExp(`lazy pages of ${pid} (all in|stopped)`));
+  });
+
   it('restores a 1 GiB process lazily', async () => {
     const { pid, dir } = await dumped(fixture('fx_scribble'), ['1024'], { spins: true });
     const r = lazyRestore(dir, pid);
