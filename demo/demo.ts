@@ -93,6 +93,7 @@ async function main(): Promise<number> {
     if (code !== 0) throw new Error(`restore failed (${code})`);
     const r = JSON.parse(rout.all.filter((l) => !/^(verified|CORRUPT|workload)/.test(l)).join('\n')) as { pid: number; serverPid: number; stats: Record<string, number> };
     restoredPid = r.pid;
+    if (process.env.DEMO_DEBUG) say(JSON.stringify(r.stats) + JSON.stringify(d.stats));
     say(`   pid ${r.pid} running again ${ms(r.stats.totalMs)} after the restore started (lazy server: pid ${r.serverPid})`);
 
     say('6. Asking the restored workload to verify every record (it recomputes its checksum).');

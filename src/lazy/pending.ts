@@ -16,8 +16,8 @@ export interface Piece {
   /** Which set of the chain holds the data (0: the newest) and where in its page stream. */
   set: number;
   streamOff: number;
-  /** Per page: 0 owed, FILLED, or DROPPED (the process unmapped or discarded it). */
-  done: Uint8Array;
+  /** Where this piece's pages start in the space's state array. */
+  base: number;
   owed: number;
 }
 
@@ -53,11 +53,21 @@ export class Pending {
   private cursor = 0;
   private cursorPage = 0;
 
+  /** Per page of every piece: 0 owed, FILLED, or DROPPED (the process unmapped or discarded it). */
+  private state: Uint8Array;
+
   constructor(pieces: Array<{ addr: number; pages: number; set: number; streamOff: number }>, vmas: Range[]) {
+    // One state array for all pieces: tens of thousands of small arrays cost more than the pages.
+    let base = 0;
     this.pieces = pieces
       .filter((p) => p.pages > 0)
-      .map((p) => ({ ...p, done: new Uint8Array(p.pages), owed: p.pages }))
+      .map((p) => {
+        const piece = { ...p, base, owed: p.pages };
+        base += p.pages;
+        return piece;
+      })
       .sort((a, b) => a.addr - b.addr);
+    this.state = new Uint8Array(base);
     this.vmas = [...vmas].sort((a, b) => a.start - b.start);
     this.owed = this.pieces.reduce((n, p) => n + p.owed, 0);
     this.reorder();
@@ -101,14 +111,14 @@ export class Pending {
       const last = Math.min(p.pages, Math.ceil((end - p.addr) / PAGE));
       let run = -1;
       for (let k = first; k <= last; k++) {
-        const owed = k < last && !p.done[k];
+        const owed = k < last && !this.state[p.base + k];
         if (owed && run < 0) run = k;
         if (!owed && run >= 0) {
           out.push({ dst: p.addr + run * PAGE, len: (k - run) * PAGE, set: p.set, streamOff: p.streamOff + run * PAGE });
           run = -1;
         }
         if (owed) {
-          p.done[k] = as;
+          this.state[p.base + k] = as;
           p.owed--;
           this.owed--;
         }
@@ -165,7 +175,7 @@ export class Pending {
     const i = this.find(addr);
     if (i < 0) return 0;
     const p = this.pieces[i]!;
-    return p.done[(addr - p.addr) / PAGE]!;
+    return this.state[p.base + (addr - p.addr) / PAGE]!;
   }
 
   /** Gives back ops that could not be done (the mm changed under them): owed again. */
@@ -178,8 +188,8 @@ export class Pending {
         if (at >= p.addr + p.pages * PAGE) p = this.pieces[++i]!;
         if (!p || at < p.addr) break;
         const k = (at - p.addr) / PAGE;
-        if (p.done[k]) {
-          p.done[k] = 0;
+        if (this.state[p.base + k]) {
+          this.state[p.base + k] = 0;
           p.owed++;
           this.owed++;
         }
@@ -222,7 +232,7 @@ export class Pending {
       if (p.addr >= end) break;
       for (let k = 0; k < p.pages; k++) {
         const at = p.addr + k * PAGE;
-        if (at >= start && at < end && p.done[k] === FILLED) p.done[k] = DROPPED;
+        if (at >= start && at < end && this.state[p.base + k] === FILLED) this.state[p.base + k] = DROPPED;
       }
     }
     for (const key of this.zeroed) if (key < end && key + this.clusterMax > start) this.zeroed.delete(key);
@@ -255,16 +265,8 @@ export class Pending {
     const p = this.pieces[i]!;
     const k = (addr - p.addr) / PAGE;
     if (k === 0) return;
-    const tail: Piece = {
-      addr,
-      pages: p.pages - k,
-      set: p.set,
-      streamOff: p.streamOff + k * PAGE,
-      done: p.done.slice(k),
-      owed: 0,
-    };
-    tail.owed = tail.done.reduce((n, d) => n + (d ? 0 : 1), 0);
-    p.done = p.done.slice(0, k);
+    const tail: Piece = { addr, pages: p.pages - k, set: p.set, streamOff: p.streamOff + k * PAGE, base: p.base + k, owed: 0 };
+    for (let j = 0; j < tail.pages; j++) if (!this.state[tail.base + j]) tail.owed++;
     p.pages = k;
     p.owed -= tail.owed;
     this.pieces.splice(i + 1, 0, tail);
@@ -273,7 +275,8 @@ export class Pending {
   /** A fork: the child's mm has the same holes as ours at this moment. */
   clone(): Pending {
     const c = new Pending([], this.vmas);
-    c.pieces = this.pieces.map((p) => ({ ...p, done: p.done.slice() }));
+    c.pieces = this.pieces.map((p) => ({ ...p }));
+    c.state = this.state.slice();
     c.owed = this.owed;
     c.reorder();
     return c;

@@ -5,8 +5,8 @@ import type { Segment } from '../images/imageset.js';
 import type { Core } from '../images/core.js';
 import { native } from '../kernel/native.js';
 import { UFFD } from '../kernel/syscalls.js';
-import { copyAll, takeUffdFrom } from '../kernel/uffd.js';
-import type { CopyOp, Pending, Range } from '../lazy/pending.js';
+import { copyAll, takeUffdFrom, zeroAll } from '../kernel/uffd.js';
+import type { Pending, Range } from '../lazy/pending.js';
 import { pendingFor } from '../lazy/memory.js';
 export { isLazyVma, lazyRanges, splitSegments } from '../lazy/memory.js';
 import type { PagesReader } from '../images/pages.js';
@@ -16,7 +16,9 @@ const EVENTS = UFFD.FEATURE_EVENT_FORK | UFFD.FEATURE_EVENT_REMAP | UFFD.FEATURE
 
 export interface LazySetup {
   fd: number;
-  pending: Pending;
+  /** The registered ranges and the image data inside them: the server's debt, built after resume. */
+  ranges: Range[];
+  inside: Segment[];
 }
 
 /** A uffd made in the stub, taken out, with the events on and the lazy VMAs registered. */
@@ -24,16 +26,32 @@ export function registerLazy(stub: Stub, ranges: Range[], inside: Segment[]): La
   const { fd } = takeUffdFrom(stub.remote, stub.pid);
   native.uffdApi(fd, EVENTS);
   for (const r of ranges) native.uffdRegister(fd, r.start, r.end - r.start, UFFD.REGISTER_MODE_MISSING);
-  return { fd, pending: pendingFor(ranges, inside) };
+  return { fd, ranges, inside };
 }
 
-/** Fills claimed pages now (UFFDIO_COPY works on a stopped process too). */
-export function fillNow(fd: number, ops: CopyOp[], readers: PagesReader[]): void {
-  for (const op of ops) {
-    const buf = Buffer.alloc(op.len);
-    readers[op.set]!.readStream(op.streamOff, op.len, buf, 0);
-    copyAll(fd, op.dst, buf, 0, op.len);
+/**
+ * Fills [start, end) now, from the image where it has data and with zeros elsewhere
+ * (UFFDIO_COPY / ZEROPAGE work on a stopped process too). The server's debt, built later,
+ * still lists these pages; filling them again finds them present and skips them.
+ */
+export function fillNow(s: LazySetup, r: Range, readers: PagesReader[]): void {
+  let at = r.start;
+  for (const seg of s.inside) {
+    if (seg.start + seg.len <= r.start || seg.start >= r.end || seg.zero) continue;
+    const from = Math.max(seg.start, r.start);
+    const to = Math.min(seg.start + seg.len, r.end);
+    if (from > at) zeroAll(s.fd, at, from - at);
+    const buf = Buffer.alloc(to - from);
+    readers[seg.set]!.readStream(seg.streamOff + (from - seg.start), to - from, buf, 0);
+    copyAll(s.fd, from, buf, 0, to - from);
+    at = to;
   }
+  if (at < r.end) zeroAll(s.fd, at, r.end - at);
+}
+
+/** The debt the server starts with. */
+export function debtOf(s: LazySetup): Pending {
+  return pendingFor(s.ranges, s.inside);
 }
 
 /**

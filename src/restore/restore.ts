@@ -12,7 +12,7 @@ import { loadChain, openChainReaders, resolvePages, type ImageSet, type Segment 
 import { Guardian } from '../lazy/guardian.js';
 import { offerUffd } from '../lazy/handoff.js';
 import { serveLazy, statsFields } from '../lazy/serve.js';
-import { fillNow, lazyRanges, mustBeIn, registerLazy, splitSegments, type LazySetup } from './lazy.js';
+import { debtOf, fillNow, lazyRanges, mustBeIn, registerLazy, splitSegments, type LazySetup } from './lazy.js';
 import { mmFile } from '../images/mm.js';
 import type { PagesReader } from '../images/pages.js';
 import { native } from '../kernel/native.js';
@@ -102,7 +102,8 @@ export async function restore(opts: RestoreOptions, log: Logger, fault?: string)
   opts.onResumed?.(pid, { ...ctx.stats });
   if (lazy) {
     try {
-      Object.assign(ctx.stats, statsFields('lazy', serveLazy({ readers, log, guardian: lazy.guardian, pid, ...lazy.setup })));
+      const pending = debtOf(lazy.setup);
+      Object.assign(ctx.stats, statsFields('lazy', serveLazy({ readers, log, guardian: lazy.guardian, pid, fd: lazy.setup.fd, pending })));
     } catch (e) {
       for (const r of readers) r.close();
       throw e;
@@ -141,7 +142,7 @@ function buildProcess(ctx: RestoreContext, stub: Stub, set: ImageSet, readers: P
     ctx.stats.pagesBytes = timed(ctx, 'pages', pid, () => fillMemory(stub, readers, outside)).bytes;
     setup = timed(ctx, 'uffd', pid, () => {
       const s = registerLazy(stub, ranges, inside);
-      for (const r of mustBeIn([core])) fillNow(s.fd, s.pending.claim(r.start, r.end), readers);
+      for (const r of mustBeIn([core])) fillNow(s, r, readers);
       return s;
     });
   } else {
