@@ -25,6 +25,8 @@ const F_SETPIPE_SZ = 1031;
 /** Flags that make sense only at creation: never replayed on reopen. */
 const CREATE_ONLY = O.CREAT | O.EXCL | O.TRUNC | O.NOCTTY;
 const RLIMIT_NOFILE = 7;
+/** The status flags F_SETFL can change. */
+const SETFL_MASK = O.APPEND | O.NONBLOCK | 0o20000 /* O_ASYNC */ | 0o40000 /* O_DIRECT */ | 0o1000000 /* O_NOATIME */;
 
 function ghostContent(src: ImageSource, e: FdEntry): Buffer {
   const name = e.deleted!.ghost;
@@ -136,7 +138,10 @@ export function restoreFiles(stub: Stub, files: Files, src: ImageSource, shellJo
   }
   for (const e of files.fds) {
     if (e.kind === 'inherited') {
+      // The description is the restorer's, and Node makes its stdio non-blocking: give it
+      // back the flags the process had (a blocking read must not turn into EAGAIN).
       log.debug(`fd ${e.fd}: inherited from the restoring process (--shell-job)`);
+      if (existsSync(`/proc/${stub.pid}/fd/${e.fd}`)) r.call(SYS.fcntl, `fcntl(F_SETFL ${e.fd})`, e.fd, F.SETFL, e.flags & SETFL_MASK);
       continue;
     }
     const from = place.temp.get(e.dupOf ?? e.fd);
