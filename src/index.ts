@@ -3,7 +3,9 @@
 // calls take an AbortSignal and an onProgress callback (see src/api/options.ts).
 export { check, PROBE_NAMES, UnknownFeatureError, type CheckOptions, type CheckReport, type ProbeResult, type ProbeStatus } from './check/index.js';
 export { dump, preDump, stopTracking, type DumpApiOptions, type PreDumpApiOptions } from './api/dump.js';
-export { restore, show, type RestoreApiOptions, type ImagesFrom } from './api/restore.js';
+export { restore, type RestoreApiOptions } from './api/restore.js';
+export { show } from './api/show.js';
+export type { ImagesFrom } from './api/images-from.js';
 export { pack, unpack } from './api/pack.js';
 export type { ApiOptions } from './api/options.js';
 export type { DumpResult } from './dump/dump.js';

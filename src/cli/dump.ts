@@ -6,6 +6,7 @@ import { createImageDir } from '../images/io.js';
 import { defineCommand } from './command.js';
 import { UsageError } from './errors.js';
 import { commandLogger } from './images-log.js';
+import { progressLine } from './progress.js';
 import { optionalInt, requirePid, requireString } from './options.js';
 
 export interface DumpCliOptions {
@@ -66,14 +67,16 @@ export default defineCommand<DumpCliOptions, Result>({
   async run(o, ctx) {
     createImageDir(o.imagesDir);
     const log = commandLogger(ctx, o.imagesDir, 'dump.log');
+    const progress = progressLine(ctx.io);
     try {
       if (o.iterative) {
         const { dumpIterative } = await import('../dump/iterative.js');
         return await dumpIterative({ ...o, ...o.iterative }, log, (l) => ctx.io.stderr(l + '\n'), ctx.env[FAULT_ENV]);
       }
-      const { dump } = await import('../dump/dump.js');
-      return await dump(o, log, ctx.env[FAULT_ENV]);
+      const { dump } = await import('../api/dump.js');
+      return await dump({ ...o, log, fault: ctx.env[FAULT_ENV], onProgress: progress.onProgress });
     } finally {
+      progress.end();
       if (log !== ctx.log) log.close();
     }
   },

@@ -125,7 +125,16 @@ export async function start(): Promise<void> {
   const io: CliIo = {
     stdout: (t) => void process.stdout.write(t),
     stderr: (t) => void process.stderr.write(t),
-    binary: { stdout: process.stdout, stdin: process.stdin },
+    // Getters: touching process.stdin makes fd 0 non-blocking, and a --shell-job restore
+    // hands that very fd to the restored process, whose blocking read() must stay blocking.
+    binary: {
+      get stdout() {
+        return process.stdout;
+      },
+      get stdin() {
+        return process.stdin;
+      },
+    },
     stderrIsTTY: process.stderr.isTTY === true,
   };
   process.exitCode = await main(process.argv.slice(2), io);

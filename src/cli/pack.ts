@@ -20,9 +20,10 @@ export default defineCommand<PackCliOptions, PackResult>({
   summary: 'put an image set and its whole parent chain into one tar archive (a file, or stdout)',
   help: [
     '',
-    'The archive holds MANIFEST.json first (every file with its size and sha256), then the',
-    'oldest parent set (parents/N/) ... the set itself (at the top). Page data stays in its',
-    'zstd frames. Without -o, or with -o -, it goes to stdout, which must not be a terminal:',
+    'The archive holds MANIFEST.json first (every file with its size and sha256), then each',
+    'set of the chain in its folder: the packed set at the top, its parents in parents/1/,',
+    'parents/2/ ... Page data stays in its zstd frames. Without -o, or with -o -, the archive',
+    'goes to stdout, which must not be a terminal:',
     '',
     '  criu-ts pack -D img/3 | ssh host criu-ts unpack -D /var/lib/ckpt/x',
     '',

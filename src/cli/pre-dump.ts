@@ -5,6 +5,7 @@ import { createImageDir } from '../images/io.js';
 import { defineCommand } from './command.js';
 import { FAULT_ENV } from './dump.js';
 import { commandLogger } from './images-log.js';
+import { progressLine } from './progress.js';
 import { optionalInt, requirePid, requireString } from './options.js';
 
 export interface PreDumpCliOptions {
@@ -43,13 +44,15 @@ export default defineCommand<PreDumpCliOptions, Result>({
     compressionLevel: optionalInt(raw.compressionLevel, '--compression-level', -7, 19),
   }),
   async run(o, ctx) {
-    const { preDump, stopTracking } = await import('../dump/predump.js');
-    if (o.stop) return { pid: o.pid, ...(await stopTracking(o.imagesDir, o.pid, ctx.log)) };
+    const { preDump, stopTracking } = await import('../api/dump.js');
+    if (o.stop) return stopTracking({ pid: o.pid, imagesDir: o.imagesDir, log: ctx.log });
     createImageDir(o.imagesDir);
     const log = commandLogger(ctx, o.imagesDir, 'pre-dump.log');
+    const progress = progressLine(ctx.io);
     try {
-      return await preDump(o, log, ctx.env[FAULT_ENV]);
+      return await preDump({ ...o, log, fault: ctx.env[FAULT_ENV], onProgress: progress.onProgress });
     } finally {
+      progress.end();
       if (log !== ctx.log) log.close();
     }
   },

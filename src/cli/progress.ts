@@ -6,7 +6,7 @@ import type { CliIo } from './command.js';
 export interface ProgressLine {
   /** Undefined when stderr is not a terminal: the work then reports nothing. */
   onProgress: ProgressFn | undefined;
-  /** Clears the line (before the command's own output). */
+  /** Clears the line for good (before the command's own output, or once a restored process owns the terminal). */
   end(): void;
 }
 
@@ -30,8 +30,10 @@ export function progressLine(io: CliIo, now: () => number = () => performance.no
   let started = 0;
   let drawn = -Infinity;
   let shown = false;
+  let ended = false;
   return {
     onProgress(p) {
+      if (ended) return;
       const t = now();
       if (p.phase !== phase) {
         phase = p.phase;
@@ -47,6 +49,7 @@ export function progressLine(io: CliIo, now: () => number = () => performance.no
     end() {
       if (shown) io.stderr('\r\x1b[K');
       shown = false;
+      ended = true;
     },
   };
 }

@@ -5,6 +5,7 @@ import { defineCommand } from './command.js';
 import { FAULT_ENV } from './dump.js';
 import { commandLogger } from './images-log.js';
 import { progressLine } from './progress.js';
+import { UsageError } from './errors.js';
 import { imagesFrom } from './show.js';
 import { DAEMON_ENV, report, startDaemon } from './lazy-daemon.js';
 import { createLogger } from '../log.js';
@@ -80,13 +81,16 @@ export default defineCommand<RestoreCliOptions, RestoreResult>({
       .option('--lazy', 'resume at once; private memory arrives on demand (userfaultfd) and in the background')
       .option('--lazy-pages', 'like --lazy, served by a `criu-ts lazy-pages -D DIR` started before');
   },
-  parse: (raw) => ({
-    ...imagesFrom(raw),
-    detach: raw.restoreDetached === true,
-    shellJob: raw.shellJob === true,
-    lazy: raw.lazy === true,
-    lazyPages: raw.lazyPages === true,
-  }),
+  parse: (raw) => {
+    if (raw.archive !== undefined && raw.lazyPages === true) throw new UsageError('--lazy-pages meets its server in an image directory: unpack the archive, or use --lazy');
+    return {
+      ...imagesFrom(raw),
+      detach: raw.restoreDetached === true,
+      shellJob: raw.shellJob === true,
+      lazy: raw.lazy === true,
+      lazyPages: raw.lazyPages === true,
+    };
+  },
   async run(o, ctx) {
     const daemonFd = ctx.env[DAEMON_ENV];
     if (o.lazy && o.detach && daemonFd === undefined) {

@@ -1,6 +1,6 @@
 // `criu-ts show -D DIR | --archive FILE [--json]`: what an image set holds, readable by a person.
 import type { Command } from 'commander';
-import type { ImagesFrom } from '../api/restore.js';
+import type { ImagesFrom } from '../api/images-from.js';
 import type { SetSummary } from '../images/describe.js';
 import { defineCommand } from './command.js';
 import { UsageError } from './errors.js';
@@ -17,7 +17,7 @@ export default defineCommand<ImagesFrom, SetSummary>({
   },
   parse: imagesFrom,
   async run(o) {
-    const { show } = await import('../api/restore.js');
+    const { show } = await import('../api/show.js');
     return show(o);
   },
   render: renderSummary,

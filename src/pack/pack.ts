@@ -172,6 +172,8 @@ export async function pack(o: PackOptions): Promise<PackResult> {
 /** Produces the tar (tar-stream) and drains it into the sink, one backpressured pipe. */
 async function writeTar(manifest: Manifest, items: Item[], sink: Sink, o: PackOptions, total: number): Promise<number> {
   const out = tar.pack();
+  // Its failures reach us through the drain loop and the entries' callbacks, not as events.
+  out.on('error', () => {});
   let written = 0;
   const drained = (async () => {
     for await (const chunk of out as AsyncIterable<Buffer>) {
@@ -212,8 +214,13 @@ async function writeTar(manifest: Manifest, items: Item[], sink: Sink, o: PackOp
     return written;
   } catch (e) {
     out.destroy();
-    await drained.catch(() => {});
-    throw e;
+    // The root cause: a cancel, or the output that failed (EPIPE ...), not the tar's echo of it.
+    const outputFailure = await drained.then(
+      () => undefined,
+      (x: unknown) => x,
+    );
+    throwIfAborted(o.signal, 'pack');
+    throw outputFailure ?? e;
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
   }
@@ -226,6 +233,7 @@ async function addEntry(out: tar.Pack, h: { name: string; size: number; mtime: D
   finished.catch(() => {}); // awaited below; this only keeps an early failure from going unhandled
   const header: Partial<tar.Header> & { name: string } = { name: h.name, size: h.size, mode: 0o600, uid: 0, gid: 0, uname: '', gname: '', mtime: h.mtime, type: 'file' };
   const entry = out.entry(header, (err) => (err ? settle.reject(err) : settle.resolve()));
+  entry.on('error', () => {}); // reported through the callback above
   for (const c of chunks) {
     if (!entry.write(c)) await Promise.race([onceDrained(entry), finished]);
   }

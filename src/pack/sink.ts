@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { CriuError, errorCode } from '../errors.js';
 import { syncDir } from '../images/io.js';
 
 export interface Sink {
@@ -46,11 +47,13 @@ export async function fileSink(path: string): Promise<Sink> {
 /** A stream we write to and never end: it belongs to the caller (stdout, a socket ...). */
 export function streamSink(out: NodeJS.WritableStream, name = '-'): Sink {
   let failure: Error | undefined;
-  const onError = (e: Error) => (failure ??= e);
+  const where = name === '-' ? 'stdout' : name;
+  // EPIPE and friends, said as what they mean here.
+  const onError = (e: Error) => (failure ??= new CriuError(errorCode(e) ?? 'EIO', `writing the archive to ${where}: ${e.message}${errorCode(e) === 'EPIPE' ? ' (the reader went away)' : ''}`, { cause: e }));
   out.on('error', onError);
   const check = () => {
     if (failure) throw failure;
-    if ((out as { destroyed?: boolean }).destroyed) throw new Error('the output stream was closed');
+    if ((out as { destroyed?: boolean }).destroyed) throw new CriuError('EPIPE', `writing the archive to ${where}: the stream was closed`);
   };
   return {
     name,
@@ -67,8 +70,11 @@ export function streamSink(out: NodeJS.WritableStream, name = '-'): Sink {
           else resolve();
         };
         const onDrain = () => done();
-        const onErr = (e: Error) => done(e);
-        const onClose = () => done(failure ?? new Error('the output stream was closed'));
+        const onErr = (e: Error) => {
+          onError(e);
+          done(failure);
+        };
+        const onClose = () => done(failure ?? new CriuError('EPIPE', `writing the archive to ${where}: the stream was closed`));
         out.on('drain', onDrain);
         out.on('error', onErr);
         out.on('close', onClose);

@@ -9,7 +9,6 @@
 // entry can write outside it (names are checked before anything is created, files are opened
 // O_EXCL|O_NOFOLLOW in directories we made).
 import { createHash } from 'node:crypto';
-import { once } from 'node:events';
 import { closeSync, constants, createReadStream, fsyncSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import tar from 'tar-stream';
@@ -103,13 +102,15 @@ export async function unpack(o: UnpackOptions): Promise<UnpackResult> {
 /** Reads the whole stream into dir, entry by entry; returns the manifest it was checked against. */
 async function extractInto(dir: string, input: NodeJS.ReadableStream, name: string, o: UnpackOptions): Promise<Manifest> {
   const ex = tar.extract();
+  // Its failures reach us through the entry loop, not as events.
+  ex.on('error', () => {});
   const verifier = new EntryVerifier(name);
   // Where we are, for an error that the tar parser raises without naming anything.
   let current: { name: string; inData: boolean } | undefined;
   const pump = (async () => {
     for await (const chunk of input) {
       if (ex.destroyed) return;
-      if (!ex.write(chunk)) await Promise.race([once(ex as never, 'drain'), once(ex as never, 'close')]);
+      if (!ex.write(chunk)) await drainedOrClosed(ex);
     }
     ex.end(null);
   })();
@@ -176,6 +177,19 @@ async function extractInto(dir: string, input: NodeJS.ReadableStream, name: stri
   }
 }
 
+/** Room to write again, or the end of the parser (we stop then): listeners removed either way. */
+function drainedOrClosed(s: { once(e: 'drain' | 'close', f: () => void): unknown; off(e: 'drain' | 'close', f: () => void): unknown }): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      s.off('drain', done);
+      s.off('close', done);
+      resolve();
+    };
+    s.once('drain', done);
+    s.once('close', done);
+  });
+}
+
 async function collect(entry: AsyncIterable<unknown>): Promise<Buffer[]> {
   const out: Buffer[] = [];
   for await (const c of entry) out.push(c as Buffer);
@@ -201,7 +215,7 @@ function explain(e: unknown, archive: string, at: { name: string; inData: boolea
   if (/Unexpected end of data/.test(msg)) {
     return at?.inData
       ? new ArchiveError(archive, at.name, 'truncated: the archive ends inside its data', { cause: e })
-      : new ArchiveError(archive, at?.name, `truncated: the archive ends inside a header${at ? ' after this entry' : ''}`, { cause: e });
+      : new ArchiveError(archive, at?.name, `truncated: the archive ends ${at ? 'after this entry, before the next header is whole' : 'inside its first header'}`, { cause: e });
   }
   if (/Invalid tar header|unknown format/.test(msg)) {
     return new ArchiveError(archive, at?.name, `not a tar archive, or damaged${at ? ' after this entry' : ''} (${msg})`, { cause: e });
