@@ -174,7 +174,8 @@ function withdrawInventory(dir: string, log: Logger): void {
 /** SIGKILL while still stopped, then collect the exit as its tracer. */
 function killFrozen(f: Frozen, log: Logger): void {
   native.kill(f.pid, SIG.KILL);
-  for (const tid of f.tids) {
+  // The leader is reported last: only once its other threads are collected (as their tracer, by us).
+  for (const tid of [...f.tids.filter((t) => t !== f.pid), f.pid]) {
     try {
       native.waitpid(tid, 0);
     } catch (e) {

@@ -7,6 +7,7 @@ import { PR, SYS } from '../kernel/syscalls.js';
 import type { Logger } from '../log.js';
 import { putBytes, putString, u64s } from './remote-args.js';
 import type { Stub } from './stub.js';
+import type { Remote } from '../kernel/remote.js';
 
 const PR_SET_PDEATHSIG = 1;
 const PR_SET_NO_NEW_PRIVS = 38;
@@ -46,8 +47,11 @@ export function restoreProcessMisc(stub: Stub, p: ProcessState, pid: number, log
 }
 
 /** Credentials and the flags that must come after everything privileged. */
-export function restoreCredentials(stub: Stub, p: ProcessState): void {
-  const r = stub.remote;
+/**
+ * Credentials and the flags that must come after everything privileged. They are per
+ * thread in the kernel (libc's setuid broadcasts to every thread): run this in each one.
+ */
+export function restoreCredentials(stub: Stub, p: ProcessState, r: Remote = stub.remote): void {
   const [ruid, euid, suid] = p.creds.uid;
   const [rgid, egid, sgid] = p.creds.gid;
   const groups = Buffer.alloc(p.creds.groups.length * 4);

@@ -24,6 +24,10 @@ import { createVmas, fillMemory, setMmMap } from './mm.js';
 import { restoreCredentials, restoreProcessMisc, restoreSignalsAndLimits } from './process.js';
 import { createStub, destroyStub, prepareStub, type Stub } from './stub.js';
 import { requeueSignals, restoreThreadState, setFinalRegs } from './thread.js';
+import { createThreads } from './threads.js';
+import { Remote } from '../kernel/remote.js';
+import { PR, SYS } from '../kernel/syscalls.js';
+import { putString } from './remote-args.js';
 
 export interface RestoreResult {
   pid: number;
@@ -60,7 +64,6 @@ export async function restore(opts: RestoreOptions, log: Logger, fault?: string)
   const set = chain[0]!;
   if (set.pstree.processes.length !== 1) throw new CriuError('ENOTSUP', 'process trees are not supported yet');
   const proc = set.pstree.processes[0]!;
-  if (proc.threads.length !== 1) throw new CriuError('ENOTSUP', `pid ${proc.pid} has ${proc.threads.length} threads: multi-threaded restore is not supported yet`);
   if (set.inventory.kind !== 'dump') throw new CriuError('EINVAL', `${opts.imagesDir} holds a pre-dump; restore needs a dump`);
   const pid = proc.pid;
   const readers = openChainReaders(chain, pid);
@@ -86,7 +89,9 @@ export async function restore(opts: RestoreOptions, log: Logger, fault?: string)
         guardian.watch(pid);
       });
     }
-    timed(ctx, 'resume', pid, () => native.ptraceDetach(pid, 0));
+    timed(ctx, 'resume', pid, () => {
+      for (const tid of proc.threads) native.ptraceDetach(tid, 0);
+    });
     stubPid = 0;
   } catch (e) {
     if (stubPid) destroyStub(stubPid);
@@ -134,6 +139,8 @@ function buildProcess(ctx: RestoreContext, stub: Stub, set: ImageSet, readers: P
   const core = set.cores.get(pid)!;
   const files = set.files.get(pid)!;
   const p = core.process!;
+  const tids = set.pstree.processes.find((x) => x.pid === pid)!.threads;
+  const remoteOf = (tid: number) => (tid === pid ? stub.remote : new Remote(tid, stub.park));
   timed(ctx, 'vmas', pid, () => createVmas(stub, mm, join(set.dir, mmFile(pid)), ctx.log));
   let setup: LazySetup | undefined;
   if (ctx.opts.lazy || ctx.opts.lazyPages) {
@@ -142,7 +149,7 @@ function buildProcess(ctx: RestoreContext, stub: Stub, set: ImageSet, readers: P
     ctx.stats.pagesBytes = timed(ctx, 'pages', pid, () => fillMemory(stub, readers, outside)).bytes;
     setup = timed(ctx, 'uffd', pid, () => {
       const s = registerLazy(stub, ranges, inside);
-      for (const r of mustBeIn([core])) fillNow(s, r, readers);
+      for (const r of mustBeIn(tids.map((t) => set.cores.get(t)!))) fillNow(s, r, readers);
       return s;
     });
   } else {
@@ -153,15 +160,21 @@ function buildProcess(ctx: RestoreContext, stub: Stub, set: ImageSet, readers: P
   timed(ctx, 'process', pid, () => {
     restoreSignalsAndLimits(stub, p);
     restoreProcessMisc(stub, p, pid, ctx.log);
-    restoreThreadState(stub, core);
-    requeueSignals(stub, pid, pid, core, p.sharedPending);
-    restoreCredentials(stub, p);
+    createThreads(stub, tids);
+    for (const tid of tids) {
+      const c = set.cores.get(tid)!;
+      const r = remoteOf(tid);
+      restoreThreadState(stub, r, c);
+      if (tid !== pid) r.call(SYS.prctl, 'prctl(PR_SET_NAME)', PR.SET_NAME, putString(stub, c.comm));
+      requeueSignals(stub, r, pid, tid, c, tid === pid ? p.sharedPending : []);
+    }
+    for (const tid of tids) restoreCredentials(stub, p, remoteOf(tid));
   });
   timed(ctx, 'finish', pid, () => {
     // The last injected syscall unmaps the page it runs from: the stop comes at its exit,
     // before the next instruction fetch, and the registers are replaced right after.
     stub.remote.munmap(stub.park, stub.scratchLen + 4096);
-    setFinalRegs(pid, core);
+    for (const tid of tids) setFinalRegs(tid, set.cores.get(tid)!);
   });
   return setup;
 }

@@ -7,6 +7,7 @@ import { getReg, getRegSigned, regsFromJson, setReg } from '../kernel/regs.js';
 import { ERESTART, NT, SYS } from '../kernel/syscalls.js';
 import { putBytes } from './remote-args.js';
 import type { Stub } from './stub.js';
+import type { Remote } from '../kernel/remote.js';
 
 const SS_ONSTACK = 1;
 const SS_DISABLE = 2;
@@ -16,8 +17,8 @@ const EINTR = 4;
 const SYS_CLOCK_NANOSLEEP = 230;
 const TIMER_ABSTIME = 1;
 
-export function restoreThreadState(stub: Stub, c: Core): void {
-  const r = stub.remote;
+/** The thread's own kernel state, by syscalls injected into that thread (r). */
+export function restoreThreadState(stub: Stub, r: Remote, c: Core): void {
   if (c.rseq) r.call(SYS.rseq, 'rseq', BigInt(c.rseq.ptr), c.rseq.size, 0, c.rseq.signature);
   r.call(SYS.set_robust_list, 'set_robust_list', BigInt(c.robustList.head), c.robustList.len);
   r.call(SYS.set_tid_address, 'set_tid_address', BigInt(c.tidAddress));
@@ -34,9 +35,8 @@ export function restoreThreadState(stub: Stub, c: Core): void {
  * Queues the saved pending signals again. Everything is blocked meanwhile, so none is
  * delivered while we still inject; the real mask is set after.
  */
-export function requeueSignals(stub: Stub, pid: number, tid: number, c: Core, shared: string[]): void {
+export function requeueSignals(stub: Stub, r: Remote, pid: number, tid: number, c: Core, shared: string[]): void {
   native.ptraceSetSigmask(tid, ~0n);
-  const r = stub.remote;
   for (const s of c.pending) {
     const info = Buffer.from(s, 'base64');
     r.call(SYS.rt_tgsigqueueinfo, 'rt_tgsigqueueinfo', pid, tid, info.readInt32LE(0), putBytes(stub, info));

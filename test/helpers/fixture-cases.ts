@@ -57,6 +57,13 @@ export const fixtureCases: FixtureCase[] = [
   { name: 'fx_signals', cmd: fixture('fx_signals'), args: () => [] },
   { name: 'fx_proc', cmd: fixture('fx_proc'), args: (dir) => [dir], needsDir: true },
   { name: 'fx_files', cmd: fixture('fx_files'), args: (dir) => [dir], needsDir: true },
+  { name: 'fx_threads', cmd: fixture('fx_threads'), args: () => [] },
+  {
+    name: 'py_threads',
+    cmd: python3,
+    args: () => [join(fixturesDir, 'py_threads.py')],
+    exchange: { send: 'prove\n', reply: /^(PASS \d+ [0-9a-f]+|FAIL.*)$/ },
+  },
   {
     name: 'py_state',
     cmd: python3,
