@@ -13,7 +13,9 @@
         "native/pagemap.cc",
         "native/process.cc",
         "native/misc.cc",
-        "native/fdops.cc"
+        "native/fdops.cc",
+        "native/sockets.cc",
+        "native/fdkinds.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -7,7 +7,7 @@ import { SIG } from '../src/kernel/syscalls.js';
 import { silentLogger } from '../src/log.js';
 import { restore } from '../src/restore/restore.js';
 import { rate, type Rate } from './limits.js';
-import { waitGone, type Victim } from './victim.js';
+import type { Victim } from './victim.js';
 
 export interface DumpResult {
   /** Around the dump() call. */
@@ -49,13 +49,11 @@ function dirBytes(dir: string): number {
   return n;
 }
 
+/** Dumps with --leave-running (the caller kills the victim: see run.ts). */
 export async function runDump(v: Victim, imagesDir: string, o: { level: number; threads?: number }): Promise<DumpResult> {
   const t0 = performance.now();
-  const r = await dump({ pid: v.pid, imagesDir, shellJob: true, compressionLevel: o.level, compressThreads: o.threads }, silentLogger);
+  const r = await dump({ pid: v.pid, imagesDir, leaveRunning: true, shellJob: true, compressionLevel: o.level, compressThreads: o.threads }, silentLogger);
   const wallMs = performance.now() - t0;
-  // dump() killed the victim; its shell reaps it, and the PID must be free for the restore.
-  await v.target.exited;
-  await waitGone(v.pid);
   const s = r.stats;
   const raw = s.pagesBytesRaw ?? 0;
   const stored = s.pagesBytesStored ?? 0;

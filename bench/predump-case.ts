@@ -2,7 +2,7 @@
 // through a chain of pre-dump passes and a final dump (--leave-running, so the same victim
 // serves the next rate), with its store throughput sampled untracked and tracked.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dump } from '../src/dump/dump.js';
@@ -54,7 +54,14 @@ export async function startPredumpVictim(sizeMiB: number, pct: number): Promise<
 interface Sample {
   stores: number;
   cpuNs: number;
+  /** Minor faults so far (/proc/PID/stat): a tracked store to a protected page is one. */
+  minflt: number;
   at: number;
+}
+
+function minorFaults(pid: number): number {
+  const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[7]);
 }
 
 /** The victim's published {seq, stores, cpu_ns}, read consistently (seqlock) from its memory. */
@@ -66,7 +73,7 @@ function sample(v: PredumpVictim): Sample {
     const stores = Number(buf.readBigUInt64LE(8));
     const cpuNs = Number(buf.readBigUInt64LE(16));
     native.processVmReadv(v.pid, buf, 0, [v.counterAddr, 8]);
-    if (seq % 2n === 0n && buf.readBigUInt64LE(0) === seq) return { stores, cpuNs, at: performance.now() };
+    if (seq % 2n === 0n && buf.readBigUInt64LE(0) === seq) return { stores, cpuNs, minflt: minorFaults(v.pid), at: performance.now() };
   }
 }
 
@@ -77,6 +84,8 @@ export interface StoreRate {
   perCpuSec: number;
   /** Share of one CPU the victim got. */
   cpuShare: number;
+  /** Minor page faults per second (untracked: about none; tracked: the pages it dirties). */
+  faultsPerSec: number;
 }
 
 /** Store rates over the next `ms`. */
@@ -86,13 +95,19 @@ async function storeRate(v: PredumpVictim, ms: number): Promise<StoreRate> {
   const b = sample(v);
   const wallS = (b.at - a.at) / 1000;
   const cpuS = (b.cpuNs - a.cpuNs) / 1e9;
-  return { perSec: (b.stores - a.stores) / wallS, perCpuSec: cpuS > 0 ? (b.stores - a.stores) / cpuS : 0, cpuShare: cpuS / wallS };
+  return {
+    perSec: (b.stores - a.stores) / wallS,
+    perCpuSec: cpuS > 0 ? (b.stores - a.stores) / cpuS : 0,
+    cpuShare: cpuS / wallS,
+    faultsPerSec: (b.minflt - a.minflt) / wallS,
+  };
 }
 
 const mean = (rs: StoreRate[]): StoreRate => ({
   perSec: rs.reduce((a, r) => a + r.perSec, 0) / rs.length,
   perCpuSec: rs.reduce((a, r) => a + r.perCpuSec, 0) / rs.length,
   cpuShare: rs.reduce((a, r) => a + r.cpuShare, 0) / rs.length,
+  faultsPerSec: rs.reduce((a, r) => a + r.faultsPerSec, 0) / rs.length,
 });
 
 export interface PassResult {

@@ -34,13 +34,13 @@ export function renderPredumpTables(r: PredumpBenchResult): string {
           ((p.pagesSaved * 4096) / 1048576).toFixed(1),
         ]),
       ),
-      ['frozen: the time the process was stopped in the pass (pass 1: inject, register and arm; later passes: never).', 'written/saved: 4 KiB pages.'],
+      ['frozen: the time the process was stopped in the pass (pass 1: the uffd injection only; later passes: never).', 'written/saved: 4 KiB pages.'],
     ),
   );
   out.push(
     table(
       'Final dump (--prev-images-dir the last pass) and the cost of tracking to the process',
-      ['size', 'write %/s', 'final frozen ms', 'final saved', 'pass-1 copy ms', 'Mstores/cpu-s untracked', 'tracked', 'slowdown', 'Mstores/s untracked', 'tracked'],
+      ['size', 'write %/s', 'final frozen ms', 'final saved', 'pass-1 copy ms', 'Mstores/cpu-s untracked', 'tracked', 'slowdown', 'Mstores/s untracked', 'tracked', 'faults/s untracked', 'tracked'],
       ok.map((c) => {
         const x = c.result!;
         const p1 = x.passes[0]!;
@@ -55,12 +55,15 @@ export function renderPredumpTables(r: PredumpBenchResult): string {
           `${(x.slowdown * 100).toFixed(1)} %`,
           mstores(x.storesUntracked.perSec),
           mstores(x.storesTracked.perSec),
+          x.storesUntracked.faultsPerSec.toFixed(0),
+          x.storesTracked.faultsPerSec.toFixed(0),
         ];
       }),
       [
         'pass-1 copy ms: scan + copy of the whole memory in the first pass, i.e. about what a dump without pre-dump keeps the process frozen for memory.',
         'Mstores/cpu-s: the victim\'s own 8-byte stores per second of its CPU time (tracking faults included, other load on the machine not),',
         '  untracked before the chain and tracked between passes; slowdown from these. Mstores/s: the same per second of wall time.',
+        'faults/s: the victim\'s minor faults per second: tracked, one per first store to a protected page (~1 us each).',
       ],
     ),
   );

@@ -2,10 +2,17 @@
 // write + fsync), then dump and restore of victims with N MiB of touched memory, all in one
 // run on this machine. Prints a table (and JSON with --json); writes bench/results/latest.json.
 //
-//   npm run bench -- [--sizes 64M,1G,4G] [--quick] [--json] [--dir DIR] [--out FILE]
-//                    [--sample 256M] [--level 3] [--threads N] [--no-limits] [--no-restore] [--keep]
-import { mkdirSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, release, tmpdir, totalmem } from 'node:os';
+//   npm run bench -- [--sizes 64M,1G,4G] [--quick] [--reps N] [--json] [--dir DIR] [--out FILE]
+//                    [--sample 256M] [--level 3] [--threads N] [--no-limits] [--no-restore]
+//                    [--keep] [--wait-idle S] [--retries N] [--max-others C] [--nice=N]
+//
+// Per size: one victim; `reps` times the raw limits then a dump (--leave-running, so that the
+// victim stays for the next repetition); the victim is killed and reaped (its PID must be
+// free); then `reps` restores of the last image set, each killed and reaped. The tables show
+// the median repetition, and the dump's share of the slowest limit is the median of each
+// repetition's dump against the limits measured just before it.
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, release, setPriority, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { native } from '../src/kernel/native.js';
@@ -15,7 +22,7 @@ import { runDump, runRestore, type DumpResult, type RestoreResult } from './case
 import { othersSince, snapshot, waitIdle } from './cpu.js';
 import { measureLimits, type Limits } from './limits.js';
 import { fmtSize, renderTables } from './report.js';
-import { buildVictim, startVictim } from './victim.js';
+import { buildVictim, startVictim, stopVictim } from './victim.js';
 
 const MiB = 1 << 20;
 
@@ -28,15 +35,37 @@ export interface Load {
   waitedMs: number;
   /** False when the machine was still busy after --wait-idle seconds. */
   wasIdle: boolean;
+  /** Runs of the phase (the last one is recorded). */
+  attempts: number;
+}
+
+export interface DumpRep {
+  limits?: Limits;
+  dump: DumpResult;
+  load: { limits?: Load; dump: Load };
+  /** dump GB/s (wall, pages stage) / the slowest limit of this repetition. */
+  ofSlowest?: { wall: number; pages: number };
+}
+
+export interface RestoreRep {
+  restore: RestoreResult;
+  load: Load;
 }
 
 export interface CaseResult {
   bytes: number;
   victimFillMs: number;
+  dumps: DumpRep[];
+  restores: RestoreRep[];
+  /** The median repetitions (by slowest limit, dump wall GB/s, restore wall GB/s). */
   limits?: Limits;
   dump?: DumpResult;
   restore?: RestoreResult;
   load: { limits?: Load; dump?: Load; restore?: Load };
+  /** Medians over the repetitions of each one's dump against its own limits. */
+  ofSlowest?: { wall: number; pages: number };
+  /** Dump and restore GB/s (wall) over the repetitions. */
+  spread?: { dump?: [number, number]; restore?: [number, number] };
   error?: string;
 }
 
@@ -51,7 +80,19 @@ export interface BenchResult {
     node: string;
     imagesFs: string;
   };
-  options: { sizes: number[]; quick: boolean; level: number; threads?: number; sampleBytes: number; imagesBase: string; waitIdleS: number };
+  options: {
+    sizes: number[];
+    quick: boolean;
+    reps: number;
+    level: number;
+    threads?: number;
+    sampleBytes: number;
+    imagesBase: string;
+    waitIdleS: number;
+    retries: number;
+    maxOthers: number;
+    nice: number;
+  };
   cases: CaseResult[];
 }
 
@@ -75,11 +116,44 @@ function gc(): void {
   (globalThis as { gc?: () => void }).gc?.();
 }
 
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** The element whose key is the (lower) median. */
+function medianBy<T>(xs: T[], key: (x: T) => number): T | undefined {
+  const s = [...xs].sort((a, b) => key(a) - key(b));
+  return s[(s.length - 1) >> 1];
+}
+
+const usage = `usage: npm run bench -- [options]
+  --sizes LIST    victim sizes, e.g. 64M,1G,4G (default; --quick: 64M,256M)
+  --quick         small sizes, one repetition, no retries: well under a minute
+  --reps N        repetitions of limits + dump, and of the restore, per size (default 3;
+                  --quick 1); the tables show the median
+  --json          print the JSON result on stdout (the table then goes to stderr)
+  --dir DIR       where image sets and the disk test go (default: the OS temp dir)
+  --out FILE      JSON result file (default bench/results/latest.json)
+  --sample SIZE   victim pages compressed for the zstd limits (default 256M; --quick 64M)
+  --level N       zstd level (default 3)      --threads N   compression workers
+  --no-limits     skip the raw limits         --no-restore  skip the restores
+  --keep          keep the image sets
+  --wait-idle S   before each phase, wait up to S seconds for other work on the machine
+                  to stop (default 120; --quick 10; 0: never wait)
+  --retries N     run a phase again (up to N times) when other work used more than
+  --max-others C  C cores during it (defaults 2 and 0.25; --quick: 0 retries)
+  --nice=N        run the bench (and its compression workers) at this nice value
+                  (e.g. --nice=-10 on a shared machine; default 0)
+`;
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       sizes: { type: 'string' },
       quick: { type: 'boolean', default: false },
+      reps: { type: 'string' },
       json: { type: 'boolean', default: false },
       dir: { type: 'string' },
       out: { type: 'string' },
@@ -90,35 +164,26 @@ async function main(): Promise<void> {
       'no-restore': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       'wait-idle': { type: 'string' },
+      retries: { type: 'string' },
+      'max-others': { type: 'string' },
+      nice: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
-    process.stdout.write(
-      [
-        'usage: npm run bench -- [options]',
-        '  --sizes LIST    victim sizes, e.g. 64M,1G,4G (default; --quick: 64M,256M)',
-        '  --quick         small sizes and samples: well under a minute',
-        '  --json          print the JSON result on stdout (the table then goes to stderr)',
-        '  --dir DIR       where image sets and the disk test go (default: the OS temp dir)',
-        '  --out FILE      JSON result file (default bench/results/latest.json)',
-        '  --sample SIZE   victim pages compressed for the zstd limits (default 256M; --quick 32M)',
-        '  --level N       zstd level (default 3)      --threads N   compression workers',
-        '  --no-limits     skip the raw limits         --no-restore  skip the restores',
-        '  --keep          keep the image sets',
-        '  --wait-idle S   before each phase, wait up to S seconds for other work on the machine',
-        '                  to stop (default 120; --quick 10; 0: never wait)',
-        '',
-      ].join('\n'),
-    );
+    process.stdout.write(usage);
     return;
   }
   const quick = values.quick!;
   const sizes = (values.sizes ?? (quick ? '64M,256M' : '64M,1G,4G')).split(',').map(parseSize);
-  const sampleBytes = parseSize(values.sample ?? (quick ? '32M' : '256M'));
+  const reps = Math.max(1, Number(values.reps ?? (quick ? 1 : 3)));
+  const sampleBytes = parseSize(values.sample ?? (quick ? '64M' : '256M'));
   const level = Number(values.level);
   const threads = values.threads ? Number(values.threads) : undefined;
   const waitIdleS = Number(values['wait-idle'] ?? (quick ? 10 : 120));
+  const retries = Number(values.retries ?? (quick ? 0 : 2));
+  const maxOthers = Number(values['max-others'] ?? 0.25);
+  const nice = Number(values.nice ?? 0);
   const imagesBase = mkdtempSync(join(resolve(values.dir ?? tmpdir()), 'criu-ts-bench-'));
   const outFile = resolve(values.out ?? join(packageRoot(), 'bench', 'results', 'latest.json'));
 
@@ -138,51 +203,82 @@ async function main(): Promise<void> {
       node: process.version,
       imagesFs: fsType(imagesBase),
     },
-    options: { sizes, quick, level, threads, sampleBytes, imagesBase, waitIdleS },
+    options: { sizes, quick, reps, level, threads, sampleBytes, imagesBase, waitIdleS, retries, maxOthers, nice },
     cases: [],
   };
   const progress = (s: string) => process.stderr.write(`bench: ${s}\n`);
-  /** Runs one phase after waiting for the machine to be idle; records the load during it. */
-  const phase = async <T>(c: CaseResult, name: keyof CaseResult['load'], fn: () => Promise<T>): Promise<T> => {
-    const w = waitIdleS > 0 ? await waitIdle(waitIdleS * 1000) : { waitedMs: 0, idle: true };
-    if (!w.idle) progress(`warning: the machine is still busy after ${waitIdleS} s; measuring anyway`);
-    const s = snapshot();
-    try {
-      return await fn();
-    } finally {
-      c.load[name] = { ...othersSince(s), waitedMs: w.waitedMs, wasIdle: w.idle };
+
+  /**
+   * Runs one phase after waiting for the machine to be idle and records the load during it;
+   * when other work took more than maxOthers cores meanwhile, runs it again (up to retries).
+   */
+  const phase = async <T>(label: string, fn: () => Promise<T>, undo?: () => void): Promise<[T, Load]> => {
+    for (let attempt = 1; ; attempt++) {
+      const w = waitIdleS > 0 ? await waitIdle(waitIdleS * 1000) : { waitedMs: 0, idle: true };
+      if (!w.idle) progress(`warning: the machine is still busy after ${waitIdleS} s; measuring anyway`);
+      const s = snapshot();
+      const r = await fn();
+      const load: Load = { ...othersSince(s), waitedMs: w.waitedMs, wasIdle: w.idle, attempts: attempt };
+      if (load.otherCores <= maxOthers || attempt > retries) return [r, load];
+      progress(`${label}: other work used ${load.otherCores.toFixed(2)} cores meanwhile; again`);
+      undo?.();
     }
   };
+  const bumpPriority = () => {
+    if (!nice) return;
+    // setpriority on a tid sets that thread only (Linux); threads created later inherit it.
+    for (const t of readdirSync('/proc/self/task')) setPriority(Number(t), nice);
+  };
+  bumpPriority();
 
   try {
     for (const bytes of sizes) {
-      progress(`${fmtSize(bytes)}: starting the victim`);
+      const size = fmtSize(bytes);
+      progress(`${size}: starting the victim`);
       const v = await startVictim(bytes / MiB);
-      const c: CaseResult = { bytes, victimFillMs: v.fillMs, load: {} };
+      const c: CaseResult = { bytes, victimFillMs: v.fillMs, dumps: [], restores: [], load: {} };
       result.cases.push(c);
       const imagesDir = join(imagesBase, `dump-${bytes / MiB}M`);
+      const clearImages = () => rmSync(imagesDir, { recursive: true, force: true });
       try {
-        if (!values['no-limits']) {
-          progress(`${fmtSize(bytes)}: raw limits`);
-          c.limits = await phase(c, 'limits', () =>
-            measureLimits(v, { level, threads, sampleBytes: Math.min(sampleBytes, bytes), minReadBytes: quick ? 256 * MiB : 1 << 30, imagesBase }),
-          );
+        for (let rep = 1; rep <= reps; rep++) {
+          const tag = `${size} ${rep}/${reps}`;
+          let limits: Limits | undefined;
+          let limitsLoad: Load | undefined;
+          if (!values['no-limits']) {
+            progress(`${tag}: raw limits`);
+            bumpPriority();
+            [limits, limitsLoad] = await phase(`${tag}: limits`, () =>
+              measureLimits(v, { level, threads, sampleBytes: Math.min(sampleBytes, bytes), minReadBytes: quick ? 256 * MiB : 1 << 30, imagesBase }),
+            );
+            gc();
+          }
+          progress(`${tag}: dump`);
+          clearImages();
+          // --leave-running: the victim stays for the next repetition, or a retry.
+          const [dump, dumpLoad] = await phase(`${tag}: dump`, () => runDump(v, imagesDir, { level, threads }), clearImages);
           gc();
+          const r: DumpRep = { limits, dump, load: { limits: limitsLoad, dump: dumpLoad } };
+          if (limits) r.ofSlowest = { wall: dump.wall.gbps / limits.slowest.gbps, pages: dump.pages.gbps / limits.slowest.gbps };
+          c.dumps.push(r);
         }
-        progress(`${fmtSize(bytes)}: dump`);
-        c.dump = await phase(c, 'dump', () => runDump(v, imagesDir, { level, threads }));
-        gc();
+        await stopVictim(v); // the restore needs its PID
         if (!values['no-restore']) {
-          progress(`${fmtSize(bytes)}: restore`);
-          c.restore = await phase(c, 'restore', () => runRestore(imagesDir));
+          for (let rep = 1; rep <= reps; rep++) {
+            const tag = `${size} ${rep}/${reps}`;
+            progress(`${tag}: restore`);
+            const [restore, load] = await phase(`${tag}: restore`, () => runRestore(imagesDir));
+            c.restores.push({ restore, load });
+          }
         }
       } catch (e) {
         c.error = (e as Error).stack ?? String(e);
-        progress(`${fmtSize(bytes)}: failed: ${c.error}`);
+        progress(`${size}: failed: ${c.error}`);
       } finally {
-        await v.target.stop();
-        if (!values.keep) rmSync(imagesDir, { recursive: true, force: true });
+        await stopVictim(v);
+        if (!values.keep) clearImages();
       }
+      summarize(c);
     }
   } finally {
     if (!values.keep) rmSync(imagesBase, { recursive: true, force: true });
@@ -200,6 +296,30 @@ async function main(): Promise<void> {
   }
   progress(`results in ${outFile}`);
   if (result.cases.some((c) => c.error)) process.exitCode = 1;
+}
+
+/** The median repetitions into the case's top-level fields. */
+function summarize(c: CaseResult): void {
+  const withLimits = c.dumps.filter((d) => d.limits);
+  const ml = medianBy(withLimits, (d) => d.limits!.slowest.gbps);
+  if (ml) {
+    c.limits = ml.limits;
+    c.load.limits = ml.load.limits;
+  }
+  const md = medianBy(c.dumps, (d) => d.dump.wall.gbps);
+  if (md) {
+    c.dump = md.dump;
+    c.load.dump = md.load.dump;
+  }
+  const ratios = c.dumps.filter((d) => d.ofSlowest);
+  if (ratios.length) c.ofSlowest = { wall: median(ratios.map((d) => d.ofSlowest!.wall)), pages: median(ratios.map((d) => d.ofSlowest!.pages)) };
+  const mr = medianBy(c.restores, (r) => r.restore.wall.gbps);
+  if (mr) {
+    c.restore = mr.restore;
+    c.load.restore = mr.load;
+  }
+  const range = (xs: number[]): [number, number] | undefined => (xs.length ? [Math.min(...xs), Math.max(...xs)] : undefined);
+  c.spread = { dump: range(c.dumps.map((d) => d.dump.wall.gbps)), restore: range(c.restores.map((r) => r.restore.wall.gbps)) };
 }
 
 main().catch((e) => {

@@ -57,3 +57,9 @@ export async function waitGone(pid: number, timeoutMs = 30_000): Promise<void> {
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+/** Kills the victim and waits until its shell has reaped it and its PID is free. */
+export async function stopVictim(v: Victim): Promise<void> {
+  await v.target.stop();
+  await waitGone(v.pid);
+}

@@ -14,6 +14,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitProcess(env, exports);
   InitMisc(env, exports);
   InitFdops(env, exports);
+  InitSockets(env, exports);
+  InitFdkinds(env, exports);
   return exports;
 }
 

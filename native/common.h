@@ -46,5 +46,7 @@ void InitPagemap(Napi::Env env, Napi::Object exports);
 void InitProcess(Napi::Env env, Napi::Object exports);
 void InitMisc(Napi::Env env, Napi::Object exports);
 void InitFdops(Napi::Env env, Napi::Object exports);
+void InitSockets(Napi::Env env, Napi::Object exports);
+void InitFdkinds(Napi::Env env, Napi::Object exports);
 
 }  // namespace criu

@@ -14,6 +14,7 @@ export interface DumpCliOptions {
   imagesDir: string;
   leaveRunning: boolean;
   shellJob: boolean;
+  tcpEstablished: boolean;
   compressionLevel?: number;
   prevImagesDir?: string;
   trackMem: boolean;
@@ -46,6 +47,7 @@ export default defineCommand<DumpCliOptions, Result>({
       .requiredOption('-D, --images-dir <dir>', 'directory for the image set (created 0700)')
       .option('-R, --leave-running', 'leave the process running after the dump')
       .option('--shell-job', 'the std fds (terminal, pipes) belong to the shell: restore takes the restorer\'s')
+      .option('--tcp-established', 'CRIU\'s flag for established TCP connections: not supported yet (the dump of a process that has one fails and says so)')
       .option('--prev-images-dir <dir>', 'the last pre-dump pass, relative to -D: save only what changed since')
       .option('--track-mem', 'part of an iterative migration (tracking follows from --prev-images-dir)')
       .option('--compression-level <n>', 'zstd level for page frames (default 3)')
@@ -90,6 +92,7 @@ function parseDump(raw: Record<string, unknown>): DumpCliOptions {
     imagesDir: requireString(raw.imagesDir, '-D/--images-dir'),
     leaveRunning: raw.leaveRunning === true,
     shellJob: raw.shellJob === true,
+    tcpEstablished: raw.tcpEstablished === true,
     compressionLevel: optionalInt(raw.compressionLevel, '--compression-level', -7, 19),
     ...(raw.prevImagesDir !== undefined ? { prevImagesDir: requireString(raw.prevImagesDir, '--prev-images-dir') } : {}),
     trackMem: raw.trackMem === true,

@@ -7,6 +7,7 @@ import { commandLogger } from './images-log.js';
 import { progressLine } from './progress.js';
 import { UsageError } from './errors.js';
 import { imagesFrom } from './show.js';
+import { parseInheritFd, type InheritFd } from '../restore/fds/inherit.js';
 import { DAEMON_ENV, report, startDaemon } from './lazy-daemon.js';
 import { createLogger } from '../log.js';
 import { join } from 'node:path';
@@ -57,6 +58,8 @@ export interface RestoreCliOptions {
   shellJob: boolean;
   lazy: boolean;
   lazyPages: boolean;
+  /** --inherit-fd fd[N]:KEY, repeatable. */
+  inheritFds: InheritFd[];
 }
 
 export default defineCommand<RestoreCliOptions, RestoreResult>({
@@ -79,7 +82,13 @@ export default defineCommand<RestoreCliOptions, RestoreResult>({
       .option('-d, --restore-detached', 'return once the process runs on its own')
       .option('--shell-job', 'give the process this command\'s std fds where it had its shell\'s')
       .option('--lazy', 'resume at once; private memory arrives on demand (userfaultfd) and in the background')
-      .option('--lazy-pages', 'like --lazy, served by a `criu-ts lazy-pages -D DIR` started before');
+      .option('--lazy-pages', 'like --lazy, served by a `criu-ts lazy-pages -D DIR` started before')
+      .option(
+        '--inherit-fd <fd[N]:KEY>',
+        'give the process this command\'s fd N where it had KEY (as `show` lists it, e.g. pipe:[1234]); repeatable',
+        (v: string, acc: string[]) => [...acc, v],
+        [] as string[],
+      );
   },
   parse: (raw) => {
     if (raw.archive !== undefined && raw.lazyPages === true) throw new UsageError('--lazy-pages meets its server in an image directory: unpack the archive, or use --lazy');
@@ -89,6 +98,13 @@ export default defineCommand<RestoreCliOptions, RestoreResult>({
       shellJob: raw.shellJob === true,
       lazy: raw.lazy === true,
       lazyPages: raw.lazyPages === true,
+      inheritFds: ((raw.inheritFd as string[] | undefined) ?? []).map((v) => {
+        try {
+          return parseInheritFd(v);
+        } catch (e) {
+          throw new UsageError((e as Error).message);
+        }
+      }),
     };
   },
   async run(o, ctx) {

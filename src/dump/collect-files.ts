@@ -1,45 +1,54 @@
-// The fd table (files-PID.json). Regular files are saved by path and offset; a deleted
-// one also with its content (ghost file). fds that share one open file description are
-// found with kcmp and restored as dups. A pipe whose two ends are both in the process is
-// recreated with the data in its buffer (read with tee, so nothing is consumed). Kinds not
-// supported yet stop the dump *before* anything is harmed, naming the fd, its kind and the pid.
-import { closeSync, fstatSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, statSync } from 'node:fs';
-import { CriuError } from '../errors.js';
-import { ghostFile, type FdEntry, type Files } from '../images/files.js';
-import { writeImageFile } from '../images/io.js';
-import { zstd } from '../images/zstd.js';
-import { hasCode, native } from '../kernel/native.js';
+// The fd table (files-PID.json). Each fd is classified by its /proc link and stat, then its
+// kind's collector (src/dump/fds/*) saves its state. fds that share one open file
+// description are found with kcmp and saved as dups. Kinds not supported stop the dump
+// *before* anything is harmed, naming the fd, its kind and the pid.
+//
+//   regular file  path, offset; deleted: its content (ghost file)
+//   directory, /dev/null|zero|full|random|urandom   path
+//   pipe          both ends here: recreated with its data (tee); one end outside: recorded,
+//                 restored only with --inherit-fd fd[N]:pipe:[ID]
+//   FIFO          path, data (unless held open outside)
+//   unix, TCP, UDP sockets, eventfd, epoll, timerfd, signalfd, inotify, memfd: see fds/*
+//   --shell-job   std fds that are terminals or outside pipes: the restorer's
+import { readdirSync, readlinkSync, statSync } from 'node:fs';
+import type { FdEntry, Files } from '../images/files.js';
+import { native } from '../kernel/native.js';
+import { unixDiag } from '../kernel/sock-diag.js';
+import { AF } from '../kernel/sockets.js';
 import { O } from '../kernel/syscalls.js';
+import { silentLogger, type Logger } from '../log.js';
+import { collectEpoll, collectEventfd, collectSignalfd, collectTimerfd } from './fds/anon.js';
+import { readFdinfo, TargetFds, unsupported, type FdCollectContext, type FdInfo } from './fds/common.js';
+import { saveGhost } from './fds/ghost.js';
+import { collectInet } from './fds/inet.js';
+import { collectInotify } from './fds/inotify.js';
+import { collectMemfd, isMemfd } from './fds/memfd.js';
+import { fifoContent, fifoHeldOutside, teePipe } from './fds/pipes.js';
+import { sockKind } from './fds/sock-options.js';
+import { collectUnix, type UnixPeers } from './fds/unix.js';
+import { describeSocketFamily, describeTarget } from './fds/unsupported.js';
+
+export { readFdinfo, type FdInfo } from './fds/common.js';
 
 const DELETED = ' (deleted)';
 /** Character devices that are the same everywhere and reopen by path. */
 const PLAIN_DEVICES = new Set(['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom']);
 const KCMP_FILE = 0;
-const F_SETPIPE_SZ = 1031;
-const F_GETPIPE_SZ = 1032;
-const SPLICE_F_NONBLOCK = 2;
-
-export interface FdInfo {
-  pos: number;
-  flags: number;
-}
-
-export function readFdinfo(pid: number, fd: number): FdInfo {
-  const text = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
-  const get = (k: string) => new RegExp(`^${k}:\\s*(\\S+)`, 'm').exec(text)?.[1];
-  return { pos: Number(get('pos') ?? 0), flags: parseInt(get('flags') ?? '0', 8) };
-}
-
-function kindName(target: string): string {
-  // anon_inode first: its kind is in the brackets (anon_inode:[userfaultfd] is a userfaultfd).
-  const m = /^anon_inode:\[?([\w-]+)/.exec(target) ?? /^(\w+):\[/.exec(target);
-  return m ? m[1]! : target;
-}
 
 export interface FilesOptions {
   shellJob: boolean;
   /** Where ghost files go. */
   dir: string;
+  /** --tcp-established (not supported yet: it only changes the error). */
+  tcpEstablished?: boolean;
+  log?: Logger;
+}
+
+export interface CollectedFiles {
+  files: Files;
+  ghostBytes: number;
+  /** Remarks for the dump's result: what is not restored exactly. */
+  notes: string[];
 }
 
 interface RawFd {
@@ -48,52 +57,10 @@ interface RawFd {
   info: FdInfo;
 }
 
-function unsupported(pid: number, fd: number, what: string): CriuError {
-  return new CriuError('ENOTSUP', `fd ${fd} of pid ${pid} is ${what}: not supported yet${fd <= 2 ? ' (use --shell-job for std fds)' : ''}`);
-}
+const ANON = /^anon_inode:\[?([\w-]+)\]?$/;
+const SOCKET = /^socket:\[(\d+)\]$/;
 
-/** The data sitting in a pipe, copied out with tee(2) so the pipe keeps it. */
-function pipeContent(pid: number, fd: number): { size: number; data: Buffer } {
-  const pidfd = native.pidfdOpen(pid);
-  let ours = -1;
-  let pair: [number, number] | undefined;
-  try {
-    ours = native.pidfdGetfd(pidfd, fd);
-    const size = native.fcntl(ours, F_GETPIPE_SZ);
-    pair = native.pipe2(O.CLOEXEC | O.NONBLOCK);
-    native.fcntl(pair[1], F_SETPIPE_SZ, size);
-    let n = 0;
-    try {
-      n = native.tee(ours, pair[1], size, SPLICE_F_NONBLOCK);
-    } catch (e) {
-      if (!hasCode(e, 'EAGAIN')) throw e; // EAGAIN: the pipe is empty
-    }
-    const data = Buffer.alloc(n);
-    let got = 0;
-    while (got < n) got += readSync(pair[0], data, got, n - got, null);
-    return { size, data };
-  } finally {
-    if (pair) pair.forEach((f) => closeSync(f));
-    if (ours >= 0) closeSync(ours);
-    closeSync(pidfd);
-  }
-}
-
-function ghost(pid: number, fd: number, dir: string): { name: string; content: Buffer } {
-  const name = ghostFile(pid, fd);
-  const fdr = openSync(`/proc/${pid}/fd/${fd}`, 'r');
-  try {
-    const content = readFileSync(fdr);
-    if (content.length !== fstatSync(fdr).size) throw new CriuError('EIO', `fd ${fd} of pid ${pid}: short read of deleted file`);
-    const out = Buffer.allocUnsafe(zstd.compressBound(content.length));
-    writeImageFile(dir, name, out.subarray(0, zstd.compress(out, content, 3)));
-    return { name, content };
-  } finally {
-    closeSync(fdr);
-  }
-}
-
-export function collectFiles(pid: number, o: FilesOptions): { files: Files; ghostBytes: number } {
+export function collectFiles(pid: number, o: FilesOptions): CollectedFiles {
   const raw: RawFd[] = [];
   for (const fd of readdirSync(`/proc/${pid}/fd`).map(Number).sort((a, b) => a - b)) {
     try {
@@ -102,6 +69,25 @@ export function collectFiles(pid: number, o: FilesOptions): { files: Files; ghos
       /* closed meanwhile: cannot happen while frozen, but harmless */
     }
   }
+  const targetFds = new TargetFds(pid);
+  try {
+    const ctx: FdCollectContext = {
+      pid,
+      dir: o.dir,
+      log: o.log ?? silentLogger,
+      notes: [],
+      tcpEstablished: !!o.tcpEstablished,
+      targets: new Map(raw.map((r) => [r.fd, r.target])),
+      withFd: (fd, fn) => targetFds.with(fd, fn),
+    };
+    return collectAll(ctx, raw, o);
+  } finally {
+    targetFds.close();
+  }
+}
+
+function collectAll(ctx: FdCollectContext, raw: RawFd[], o: FilesOptions): CollectedFiles {
+  const { pid } = ctx;
   // Which pipes have both ends here (only those can be recreated from the image alone).
   const pipeEnds = new Map<string, Set<number>>();
   for (const r of raw) {
@@ -111,9 +97,17 @@ export function collectFiles(pid: number, o: FilesOptions): { files: Files; ghos
       pipeEnds.set(r.target, ends);
     }
   }
+  const bothEnds = (target: string) => pipeEnds.get(target)!.size === 2;
+  // The unix sockets of the process, as sock_diag sees them: asked once, when the first one comes.
+  let peers: UnixPeers | undefined;
+  const unixPeers = (): UnixPeers => {
+    const inodes = new Set(raw.flatMap((r) => SOCKET.exec(r.target)?.slice(1).map(Number) ?? []));
+    return (peers ??= { diag: unixDiag(inodes) });
+  };
   const fds: FdEntry[] = [];
   let ghostBytes = 0;
   const dataTaken = new Set<string>();
+  const memfds = new Set<number>();
   for (const r of raw) {
     const { fd, target, info } = r;
     const base = { fd, flags: info.flags & ~O.CLOEXEC, cloexec: (info.flags & O.CLOEXEC) !== 0, target };
@@ -124,24 +118,36 @@ export function collectFiles(pid: number, o: FilesOptions): { files: Files; ghos
       fds.push(twin.kind === 'inherited' ? { ...base, kind: 'inherited' } : { ...base, kind: twin.kind, dupOf: twin.fd });
       continue;
     }
-    if (o.shellJob && fd <= 2 && !target.startsWith('/') && !(target.startsWith('pipe:[') && pipeEnds.get(target)!.size === 2)) {
+    if (o.shellJob && fd <= 2 && !target.startsWith('/') && !(target.startsWith('pipe:[') && bothEnds(target))) {
       fds.push({ ...base, kind: 'inherited' });
       continue;
     }
     if (target.startsWith('pipe:[')) {
-      if (pipeEnds.get(target)!.size !== 2) throw unsupported(pid, fd, `a pipe (${target}) whose other end is outside the process`);
       const id = Number(/\d+/.exec(target)![0]);
-      const isReader = (info.flags & O.ACCMODE) === O.RDONLY;
-      if (isReader && !dataTaken.has(target)) {
+      if (!bothEnds(target)) {
+        // CRIU's way: the dump records it, the restore takes the end the user gives.
+        ctx.notes.push(`fd ${fd} is one end of ${target}, whose other end is outside the process: restore it with --inherit-fd fd[N]:${target}`);
+        fds.push({ ...base, kind: 'pipe', pipe: { id, size: 0, outside: true } });
+      } else if ((info.flags & O.ACCMODE) === O.RDONLY && !dataTaken.has(target)) {
         dataTaken.add(target);
-        const { size, data } = pipeContent(pid, fd);
+        const { size, data } = ctx.withFd(fd, teePipe);
         fds.push({ ...base, kind: 'pipe', pipe: { id, size, ...(data.length ? { data: data.toString('base64') } : {}) } });
       } else {
         fds.push({ ...base, kind: 'pipe', pipe: { id, size: 0 } });
       }
       continue;
     }
-    if (!target.startsWith('/')) throw unsupported(pid, fd, `a ${kindName(target)} (${target})`);
+    const sock = SOCKET.exec(target);
+    if (sock) {
+      fds.push(collectSocket(ctx, base, Number(sock[1]), info, unixPeers));
+      continue;
+    }
+    const anon = ANON.exec(target);
+    if (anon) {
+      fds.push(collectAnon(ctx, base, anon[1]!, info));
+      continue;
+    }
+    if (!target.startsWith('/')) throw unsupported(pid, fd, describeTarget(target));
     const st = statSync(`/proc/${pid}/fd/${fd}`);
     if (st.isCharacterDevice()) {
       if (PLAIN_DEVICES.has(target)) fds.push({ ...base, kind: 'chr', path: target, pos: info.pos });
@@ -149,22 +155,55 @@ export function collectFiles(pid: number, o: FilesOptions): { files: Files; ghos
       else throw unsupported(pid, fd, `a terminal or device (${target})`);
     } else if (st.isDirectory()) {
       fds.push({ ...base, kind: 'dir', path: target, pos: 0 });
+    } else if (st.isFIFO()) {
+      const first = !dataTaken.has(target);
+      dataTaken.add(target);
+      const heldOutside = first && fifoHeldOutside(pid, target, st);
+      const { size, data } = first && !heldOutside ? fifoContent(pid, fd) : { size: 0, data: Buffer.alloc(0) };
+      fds.push({ ...base, kind: 'fifo', path: target, fifo: { id: st.ino, size, ...(data.length ? { data: data.toString('base64') } : {}), ...(heldOutside ? { heldOutside } : {}) } });
     } else if (!st.isFile()) {
-      throw unsupported(pid, fd, `not a regular file (${target})`);
+      throw unsupported(pid, fd, `neither a regular file nor a directory (${target})`);
+    } else if (isMemfd(target) && st.nlink === 0) {
+      const m = collectMemfd(ctx, fd, target, memfds);
+      ghostBytes += m.bytes;
+      fds.push({ ...base, kind: 'memfd', pos: info.pos, memfd: m.state });
     } else if (target.endsWith(DELETED) && st.nlink === 0) {
       // The file is gone: keep its content; restore recreates it, opens it and unlinks it.
-      const g = ghost(pid, fd, o.dir);
-      ghostBytes += g.content.length;
-      fds.push({
-        ...base,
-        kind: 'reg',
-        path: target.slice(0, -DELETED.length),
-        pos: info.pos,
-        deleted: { ghost: g.name, size: g.content.length, mode: st.mode & 0o7777 },
-      });
+      const g = saveGhost(pid, fd, o.dir);
+      ghostBytes += g.size;
+      fds.push({ ...base, kind: 'reg', path: target.slice(0, -DELETED.length), pos: info.pos, deleted: { ghost: g.name, size: g.size, mode: st.mode & 0o7777 } });
     } else {
       fds.push({ ...base, kind: 'reg', path: target, pos: info.pos });
     }
   }
-  return { files: { pid, fds }, ghostBytes };
+  return { files: { pid, fds }, ghostBytes, notes: ctx.notes };
+}
+
+type Base = Pick<FdEntry, 'fd' | 'flags' | 'cloexec' | 'target'>;
+
+function collectSocket(ctx: FdCollectContext, base: Base, ino: number, info: FdInfo, unixPeers: () => UnixPeers): FdEntry {
+  return ctx.withFd(base.fd, (ours): FdEntry => {
+    const k = sockKind(ours);
+    if (k.family === AF.UNIX) return { ...base, kind: 'unix', unix: collectUnix(ctx, base.fd, ours, k, ino, unixPeers(), info.text) };
+    if (k.family === AF.INET || k.family === AF.INET6) return { ...base, kind: 'inet', inet: collectInet(ctx, base.fd, ours, k, ino) };
+    throw unsupported(ctx.pid, base.fd, `${describeSocketFamily(k.family)} (${base.target})`);
+  });
+}
+
+function collectAnon(ctx: FdCollectContext, base: Base, name: string, info: FdInfo): FdEntry {
+  const { fd } = base;
+  switch (name) {
+    case 'eventfd':
+      return { ...base, kind: 'eventfd', eventfd: collectEventfd(ctx, fd, info.text) };
+    case 'eventpoll':
+      return { ...base, kind: 'epoll', epoll: collectEpoll(ctx, fd, info.text) };
+    case 'timerfd':
+      return { ...base, kind: 'timerfd', timerfd: collectTimerfd(ctx, fd, info.text) };
+    case 'signalfd':
+      return { ...base, kind: 'signalfd', signalfd: collectSignalfd(ctx, fd, info.text) };
+    case 'inotify':
+      return { ...base, kind: 'inotify', inotify: collectInotify(ctx, fd, info.text) };
+    default:
+      throw unsupported(ctx.pid, fd, describeTarget(base.target));
+  }
 }

@@ -40,6 +40,15 @@ export function classifyVma(pid: number, m: MapEntry): Vma {
     case '[vsyscall]':
       return { ...base, kind: 'vsyscall' };
   }
+  if (shared && isShmemAnon(m.name)) {
+    let sizeBytes = m.end - m.start;
+    try {
+      sizeBytes = statSync(`/proc/${pid}/map_files/${m.start.toString(16)}-${m.end.toString(16)}`).size;
+    } catch {
+      /* keep the VMA's length */
+    }
+    return { ...base, kind: 'anon', offset: m.offset, shm: { id: `${m.dev}:${m.inode}`, owner: pid, sizeBytes } };
+  }
   if (m.name === '' || m.name === '[heap]' || m.name === '[stack]' || m.name.startsWith('[anon:') || isShmemAnon(m.name)) {
     return { ...base, kind: 'anon' };
   }

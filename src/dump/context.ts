@@ -8,6 +8,8 @@ export interface DumpOptions {
   imagesDir: string;
   leaveRunning?: boolean;
   shellJob?: boolean;
+  /** CRIU's --tcp-established: accepted, but established connections are not supported yet (the dump says so). */
+  tcpEstablished?: boolean;
   /** The parent set of a pre-dump chain, relative to imagesDir (CRIU's --prev-images-dir). */
   prevImagesDir?: string;
   /** CRIU's --track-mem: recorded; tracking itself follows from the parent chain. */

@@ -14,20 +14,25 @@ import type { Logger } from '../log.js';
 import { CompressPool } from '../images/compress-pool.js';
 import { writeCore, type Core } from '../images/core.js';
 import { writeFiles } from '../images/files.js';
+import { writeTimers, type Timers } from '../images/timers.js';
 import { INVENTORY } from '../images/inventory.js';
 import { createImageDir, syncDir } from '../images/io.js';
 import { writeMm } from '../images/mm.js';
 import { writePstree } from '../images/pstree.js';
 import { native } from '../kernel/native.js';
-import { readSmaps, readStat } from '../kernel/procfs.js';
+import { readSmaps } from '../kernel/procfs.js';
 import { Remote, findSyscallInsn } from '../kernel/remote.js';
 import { MAP, PROT, SIG } from '../kernel/syscalls.js';
 import { newInventory, openParent, writeInventory, type Parent } from './chain.js';
 import { collectProcess, collectThread } from './collect-core.js';
 import { collectFiles } from './collect-files.js';
+import { collectTimers } from './collect-timers.js';
 import { collectMm } from './collect-mm.js';
 import { faultPoint, timer, type DumpContext, type DumpOptions, type Stats } from './context.js';
-import { freezeProcess, thaw, type Frozen } from './freeze.js';
+import type { Frozen } from './freeze.js';
+import { freezeTree, live, thawTree, type TreeProc } from './tree.js';
+import type { Files } from '../images/files.js';
+import type { Mm } from '../images/mm.js';
 import { copyPlanned, plan } from './pass.js';
 import { acquireTracking, endTracking, waitTrackerGone, type TrackingInfo } from './tracking.js';
 
@@ -73,67 +78,72 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     }
   }
   const pool = new CompressPool(opts.compressionLevel ?? 3, opts.compressThreads);
-  let frozen: Frozen | undefined;
+  let tree: TreeProc[] = [];
   let done = false;
   let inventoryWritten = false;
   let complete = false;
   try {
     await pool.warm(); // worker start-up before, not during, the freeze
     // Kept as soon as it exists: whatever fails after this point must thaw it.
-    const f = await stage(ctx, 'freeze', pid, () => (frozen = freezeProcess(pid, log)));
+    await stage(ctx, 'freeze', pid, () => (tree = freezeTree(pid, log)));
     const frozenAt = timer();
-    // Read the layout before our scratch page exists, so it never enters the image.
-    const maps = readSmaps(pid);
-    const stat = readStat(pid);
-    const remote = new Remote(pid, findSyscallInsn(pid, maps));
-
-    const collected = await stage(ctx, 'collect', pid, () => {
-      const scratch = remote.mmap(0, 4096, PROT.READ | PROT.WRITE, MAP.PRIVATE | MAP.ANONYMOUS);
-      try {
-        const cores: Core[] = f.tids.map((tid) => collectThread(pid, tid, tid === pid ? remote : new Remote(tid, remote.syscallIp), scratch));
-        cores[0]!.process = collectProcess(pid, remote, scratch, f.stoppedBy);
-        const mm = collectMm(pid, maps, remote);
-        return { cores, mm };
-      } finally {
-        remote.munmap(scratch, 4096);
-      }
-    });
-    const { files, ghostBytes } = await stage(ctx, 'files', pid, () => collectFiles(pid, { shellJob: !!opts.shellJob, dir }));
+    const procs = live(tree);
+    const collected = new Map<number, Collected>();
+    for (const p of procs) collected.set(p.pid, await collectOne(ctx, p.pid, p.frozen, dir));
+    shareShm([...collected.values()].map((c) => c.mm));
 
     await stage(ctx, 'pages', pid, async () => {
-      const input = {
-        pid,
-        vmas: collected.mm.vmas,
-        tracking: uffd === undefined ? undefined : { fd: uffd },
-        parent: uffd === undefined ? undefined : parent?.pages.get(pid),
-        dir,
-        pool,
-        log,
-        progress: opts.onProgress,
-      };
-      const p = plan(input);
-      notes.push(...p.notes);
-      faultPoint(ctx, 'mid-pages');
-      const s = await copyPlanned(input, p, true);
-      Object.assign(ctx.stats, s);
+      for (const p of procs) {
+        const tracked = p.pid === pid && uffd !== undefined;
+        const input = {
+          pid: p.pid,
+          vmas: collected.get(p.pid)!.mm.vmas,
+          tracking: tracked ? { fd: uffd! } : undefined,
+          parent: tracked ? parent?.pages.get(p.pid) : undefined,
+          dir,
+          pool,
+          log,
+          progress: opts.onProgress,
+        };
+        const plan_ = plan(input);
+        notes.push(...plan_.notes);
+        faultPoint(ctx, 'mid-pages');
+        const s = await copyPlanned(input, plan_, true);
+        for (const [k, v] of Object.entries(s)) ctx.stats[k] = (ctx.stats[k] ?? 0) + v;
+      }
       // Older names, kept for scripts that read them.
-      ctx.stats.pagesBytesRaw = s.bytesRaw;
-      ctx.stats.pagesBytesStored = s.bytesStored;
+      ctx.stats.pagesBytesRaw = ctx.stats.bytesRaw!;
+      ctx.stats.pagesBytesStored = ctx.stats.bytesStored!;
     });
 
     await stage(ctx, 'write', pid, () => {
-      for (const c of collected.cores) writeCore(dir, c);
-      writeMm(dir, collected.mm);
-      writeFiles(dir, files);
+      for (const c of collected.values()) {
+        for (const core of c.cores) writeCore(dir, core);
+        writeMm(dir, c.mm);
+        writeFiles(dir, c.files);
+        writeTimers(dir, c.timers);
+        notes.push(...c.fileNotes);
+        ctx.stats.ghostBytes = (ctx.stats.ghostBytes ?? 0) + c.ghostBytes;
+      }
       writePstree(dir, {
-        processes: [{ pid, ppid: Number(stat[4]), pgid: Number(stat[5]), sid: Number(stat[6]), threads: f.tids, state: f.stoppedBy ? 'stopped' : 'running' }],
+        processes: tree.map((p) => ({
+          pid: p.pid,
+          ppid: p.ppid,
+          pgid: p.pgid,
+          sid: p.sid,
+          threads: p.frozen ? p.frozen.tids : [p.pid],
+          state: p.zombieStatus !== undefined ? 'zombie' : p.frozen!.stoppedBy ? 'stopped' : 'running',
+          ...(p.zombieStatus !== undefined ? { exitStatus: p.zombieStatus } : {}),
+        })),
       });
-      ctx.stats.ghostBytes = ghostBytes;
+      ctx.stats.processes = tree.length;
       ctx.stats.frozenMs = frozenAt();
       ctx.stats.totalMs = total();
       // The inventory goes last: only a set that has one is complete.
       const options = { shellJob: !!opts.shellJob, leaveRunning: !!opts.leaveRunning, trackMem: !!opts.trackMem };
-      writeInventory(dir, newInventory('dump', pid, parent, options, ctx.stats, notes.length ? { notes } : {}));
+      const inv = newInventory('dump', pid, parent, options, ctx.stats, notes.length ? { notes } : {});
+      inv.pids = tree.map((p) => p.pid);
+      writeInventory(dir, inv);
       inventoryWritten = true;
       syncDir(dir);
     });
@@ -143,21 +153,66 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     if (uffd !== undefined) endTracking(trackingInfo, uffd);
     uffd = undefined;
     await waitTrackerGone(trackingInfo);
-    complete = true; // from here on the set stands: the process is about to be killed
-    if (opts.leaveRunning) thaw(f);
-    else killFrozen(f, log);
+    complete = true; // from here on the set stands: the processes are about to be killed
+    if (opts.leaveRunning) thawTree(tree);
+    else killTree(procs.map((p) => p.frozen), log);
     done = true;
     log.info(`dumped pid ${pid} to ${dir} in ${total().toFixed(1)} ms (frozen ${ctx.stats.frozenMs!.toFixed(1)} ms)`);
     return { pid, imagesDir: dir, stats: ctx.stats, killed: !opts.leaveRunning, notes };
   } finally {
     await pool.close();
     if (uffd !== undefined) endTracking(undefined, uffd); // our copy only: the tracker keeps the chain
-    if (!done && frozen) {
-      thaw(frozen);
-      log.warn(`dump of ${pid} failed; the process was left running`);
+    if (!done && tree.length) {
+      thawTree(tree);
+      log.warn(`dump of ${pid} failed; the process${tree.length > 1 ? 'es were' : ' was'} left running`);
     }
     // A failed dump leaves no set that looks complete: the process ran on after it.
     if (inventoryWritten && !complete) withdrawInventory(dir, log);
+  }
+}
+
+interface Collected {
+  cores: Core[];
+  mm: Mm;
+  files: Files;
+  ghostBytes: number;
+  timers: Timers;
+  /** What the fd table does not restore exactly (see collect-files.ts). */
+  fileNotes: string[];
+}
+
+/** Everything but the pages of one frozen process. */
+async function collectOne(ctx: DumpContext, pid: number, f: Frozen, dir: string): Promise<Collected> {
+  // Read the layout before our scratch page exists, so it never enters the image.
+  const maps = readSmaps(pid);
+  const remote = new Remote(pid, findSyscallInsn(pid, maps));
+  const state = await stage(ctx, 'collect', pid, () => {
+    const scratch = remote.mmap(0, 4096, PROT.READ | PROT.WRITE, MAP.PRIVATE | MAP.ANONYMOUS);
+    try {
+      const cores: Core[] = f.tids.map((tid) => collectThread(pid, tid, tid === pid ? remote : new Remote(tid, remote.syscallIp), scratch));
+      cores[0]!.process = collectProcess(pid, remote, scratch, f.stoppedBy);
+      const mm = collectMm(pid, maps, remote);
+      return { cores, mm };
+    } finally {
+      remote.munmap(scratch, 4096);
+    }
+  });
+  const { files, ghostBytes, notes, timers } = await stage(ctx, 'files', pid, () => ({
+    ...collectFiles(pid, { shellJob: !!ctx.opts.shellJob, dir, tcpEstablished: !!ctx.opts.tcpEstablished, log: ctx.log }),
+    timers: collectTimers(pid, remote),
+  }));
+  return { ...state, files, ghostBytes, timers, fileNotes: notes };
+}
+
+/** Shared memory seen in several processes is saved by the first of them (tree order). */
+function shareShm(mms: Mm[]): void {
+  const owner = new Map<string, number>();
+  for (const mm of mms) {
+    for (const v of mm.vmas) {
+      if (!v.shm) continue;
+      if (!owner.has(v.shm.id)) owner.set(v.shm.id, mm.pid);
+      v.shm.owner = owner.get(v.shm.id)!;
+    }
   }
 }
 
@@ -171,15 +226,17 @@ function withdrawInventory(dir: string, log: Logger): void {
   }
 }
 
-/** SIGKILL while still stopped, then collect the exit as its tracer. */
-function killFrozen(f: Frozen, log: Logger): void {
-  native.kill(f.pid, SIG.KILL);
-  // The leader is reported last: only once its other threads are collected (as their tracer, by us).
-  for (const tid of [...f.tids.filter((t) => t !== f.pid), f.pid]) {
-    try {
-      native.waitpid(tid, 0);
-    } catch (e) {
-      log.debug(`waitpid(${tid}) after kill: ${(e as Error).message}`);
+/** SIGKILL every process while still stopped, then collect their exits as their tracer. */
+function killTree(frozen: Frozen[], log: Logger): void {
+  for (const f of frozen) native.kill(f.pid, SIG.KILL);
+  for (const f of frozen) {
+    // The leader is reported last: only once its other threads are collected (by us, their tracer).
+    for (const tid of [...f.tids.filter((t) => t !== f.pid), f.pid]) {
+      try {
+        native.waitpid(tid, 0);
+      } catch (e) {
+        log.debug(`waitpid(${tid}) after kill: ${(e as Error).message}`);
+      }
     }
   }
 }

@@ -115,6 +115,8 @@ export async function dumpIterative(
           ...(k > 1 ? { prevImagesDir: `../${passDir(k - 1)}` } : {}),
           compressionLevel: opts.compressionLevel,
           compressThreads: opts.compressThreads,
+          signal: opts.signal,
+          onProgress: opts.onProgress,
         },
         log,
         fault,

@@ -61,8 +61,7 @@ function preadMem(fd: number, buf: Buffer, off: number, at: number, len: number)
 }
 
 /** Reads one chunk: process_vm_readv for the readable pieces, /proc/PID/mem for the rest. */
-async function readChunk(pid: number, memFd: () => number, c: Chunk): Promise<ReadChunk> {
-  const buf = Buffer.allocUnsafe(c.bytes);
+async function readChunk(pid: number, memFd: () => number, c: Chunk, buf: Buffer): Promise<ReadChunk> {
   const got = c.pieces.map(() => 0);
   const ranges: number[] = [];
   for (const p of c.pieces) if (p.readable) ranges.push(p.start, p.end - p.start);
@@ -126,7 +125,8 @@ export async function copyPages(pid: number, items: Item[], writer: PagesWriter,
   try {
     const it = chunks(items);
     const start = (c: Chunk) => {
-      const p = readChunk(pid, memFd, c);
+      // A buffer from the writer: a chunk read as one piece goes to a compressor without a copy.
+      const p = readChunk(pid, memFd, c, writer.buffer(c.bytes));
       p.catch(() => {}); // awaited below; this only keeps a failure from going unhandled meanwhile
       return p;
     };
@@ -147,7 +147,7 @@ export async function copyPages(pid: number, items: Item[], writer: PagesWriter,
           bytesVanished += len - n;
         }
         parentsBefore(p.start);
-        if (n > 0) await writer.addData(p.start, buf.subarray(off, off + n));
+        if (n > 0) await writer.addData(p.start, buf.subarray(off, off + n), true);
         off += len;
         bytesRead += n;
       }

@@ -21,7 +21,7 @@ import { registerWp } from './tracking.js';
 export type SaveRule = 'skip' | 'anon' | 'cow' | 'whole';
 
 /** What to save of a VMA: the page data that a fresh mapping at restore would not have. */
-export function saveRule(v: Vma): SaveRule {
+export function saveRule(v: Vma, pid = -1): SaveRule {
   switch (v.kind) {
     case 'vdso':
     case 'vvar':
@@ -34,6 +34,9 @@ export function saveRule(v: Vma): SaveRule {
     case 'file-deleted':
       return 'whole';
     case 'anon':
+      // Shared memory: its pages live in one object, saved once, whole (a page of it that
+      // this process never touched is not in its page tables, but it is in the object).
+      if (v.shm) return v.shm.owner === pid ? 'whole' : 'skip';
       return 'anon';
   }
 }
@@ -188,7 +191,7 @@ export function planPass(pid: number, vmas: Vma[], tracking: Tracking | undefine
     });
   try {
     for (const v of vmas) {
-      const rule = saveRule(v);
+      const rule = saveRule(v, pid);
       if (rule === 'skip') continue;
       const start = addr(v.start);
       const end = addr(v.end);

@@ -1,11 +1,18 @@
 // A pool of compression workers (one per core by default). Batches are answered in any
 // order; callers await the promise of each batch in the order they need them.
+//
+// Buffers are recycled: a raw batch comes back from its worker with the reply, and a caller
+// done with a batch's frames gives them back (recycle); buffer() and later requests reuse
+// both. A fresh buffer per batch each way (plus a copy of the output) kept the allocator,
+// page faults and the GC busy on cores that the compressors need.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { distModule } from '../paths.js';
 import type { CompressReply, CompressRequest } from './compress-worker.js';
+import { zstd } from './zstd.js';
 
 export interface CompressedBatch {
+  /** The packed frames (until the batch is given back with recycle()). */
   data: Buffer;
   sizes: number[];
   crcs: number[];
@@ -17,6 +24,9 @@ export class CompressPool {
   private pending = new Map<number, { resolve: (b: CompressedBatch) => void; reject: (e: Error) => void }>();
   private nextId = 0;
   private rr = 0;
+  /** Free raw buffers by size, and free output buffers. */
+  private freeRaw = new Map<number, ArrayBuffer[]>();
+  private freeOut: ArrayBuffer[] = [];
 
   constructor(
     readonly level = 3,
@@ -27,7 +37,8 @@ export class CompressPool {
       w.on('message', (r: CompressReply) => {
         const p = this.pending.get(r.id);
         this.pending.delete(r.id);
-        p?.resolve({ data: Buffer.from(r.out), sizes: r.sizes, crcs: r.crcs, rawSizes: r.rawSizes });
+        this.keepRaw(r.raw);
+        p?.resolve({ data: Buffer.from(r.out, 0, r.outLen), sizes: r.sizes, crcs: r.crcs, rawSizes: r.rawSizes });
       });
       w.on('error', (e) => this.failAll(e));
       this.workers.push(w);
@@ -46,6 +57,29 @@ export class CompressPool {
     return this.workers.length;
   }
 
+  /** A buffer of exactly `size` bytes (its own ArrayBuffer) to fill and compress: a recycled one when there is one. */
+  buffer(size: number): Buffer {
+    const ab = this.freeRaw.get(size)?.pop();
+    return ab ? Buffer.from(ab) : Buffer.allocUnsafeSlow(size);
+  }
+
+  /** Gives a batch's output buffer back once its frames are written; `b.data` is not to be used after. */
+  recycle(b: CompressedBatch): void {
+    if (this.freeOut.length < this.keep()) this.freeOut.push(b.data.buffer as ArrayBuffer);
+  }
+
+  /** How many free buffers of one kind to keep: about what is in flight at once. */
+  private keep(): number {
+    return this.workers.length * 4;
+  }
+
+  private keepRaw(ab: ArrayBuffer): void {
+    if (ab.byteLength < 64 * 1024) return; // warm-up and other small requests
+    const list = this.freeRaw.get(ab.byteLength) ?? [];
+    if (list.length < this.keep()) list.push(ab);
+    this.freeRaw.set(ab.byteLength, list);
+  }
+
   /** Compresses raw[0, len) as frames of frameRawSize. The buffer is transferred away. */
   compress(raw: Buffer, len: number, frameRawSize: number): Promise<CompressedBatch> {
     const id = this.nextId++;
@@ -53,11 +87,15 @@ export class CompressPool {
     const whole = raw.byteOffset === 0 && raw.byteLength === ab.byteLength;
     // Transfer only buffers we own entirely; a slice of a shared pool buffer is copied.
     const body = whole ? ab : ab.slice(raw.byteOffset, raw.byteOffset + len);
-    const req: CompressRequest = { id, level: this.level, frameRawSize, raw: body, rawLen: len };
+    // Lend a free output buffer that is big enough (the worker makes one otherwise).
+    const need = Math.ceil(len / frameRawSize) * zstd.compressBound(frameRawSize);
+    const i = this.freeOut.findIndex((o) => o.byteLength >= need);
+    const out = i >= 0 ? this.freeOut.splice(i, 1)[0] : undefined;
+    const req: CompressRequest = { id, level: this.level, frameRawSize, raw: body, rawLen: len, out };
     const w = this.workers[this.rr++ % this.workers.length]!;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      w.postMessage(req, [body]);
+      w.postMessage(req, out ? [body, out] : [body]);
     });
   }
 
@@ -69,5 +107,7 @@ export class CompressPool {
   async close(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.terminate()));
     this.workers = [];
+    this.freeRaw.clear();
+    this.freeOut = [];
   }
 }

@@ -1,6 +1,9 @@
 // A compression worker: takes a batch of raw page data, cuts it into frames of
 // frameRawSize, compresses each as an independent zstd frame and returns them packed,
 // with sizes and CRCs. Runs off the main thread: zstd-napi calls are synchronous.
+// Buffers travel both ways and are never copied: the raw batch goes back with the reply (the
+// pool reuses it), and the frames go into the buffer the pool lent, if it did and it is big
+// enough, else into a new one.
 import { parentPort } from 'node:worker_threads';
 import { crc32 } from 'node:zlib';
 import { newCompressor, zstd } from './zstd.js';
@@ -11,11 +14,17 @@ export interface CompressRequest {
   frameRawSize: number;
   raw: ArrayBuffer;
   rawLen: number;
+  /** A buffer to compress into, lent by the pool. */
+  out?: ArrayBuffer;
 }
 
 export interface CompressReply {
   id: number;
+  /** The packed frames are out[0, outLen). */
   out: ArrayBuffer;
+  outLen: number;
+  /** The request's raw buffer, handed back. */
+  raw: ArrayBuffer;
   sizes: number[];
   crcs: number[];
   rawSizes: number[];
@@ -28,7 +37,9 @@ parentPort!.on('message', (m: CompressRequest) => {
   if (!c) compressors.set(m.level, (c = newCompressor(m.level)));
   const raw = new Uint8Array(m.raw, 0, m.rawLen);
   const nFrames = Math.ceil(m.rawLen / m.frameRawSize);
-  const out = Buffer.allocUnsafe(nFrames * zstd.compressBound(m.frameRawSize));
+  const need = nFrames * zstd.compressBound(m.frameRawSize);
+  const outBuf = m.out && m.out.byteLength >= need ? m.out : new ArrayBuffer(need);
+  const out = new Uint8Array(outBuf);
   const sizes: number[] = [];
   const crcs: number[] = [];
   const rawSizes: number[] = [];
@@ -41,7 +52,6 @@ parentPort!.on('message', (m: CompressRequest) => {
     rawSizes.push(piece.length);
     o += n;
   }
-  const packed = out.buffer.slice(out.byteOffset, out.byteOffset + o);
-  const reply: CompressReply = { id: m.id, out: packed, sizes, crcs, rawSizes };
-  parentPort!.postMessage(reply, [packed]);
+  const reply: CompressReply = { id: m.id, out: outBuf, outLen: o, raw: m.raw, sizes, crcs, rawSizes };
+  parentPort!.postMessage(reply, [outBuf, m.raw]);
 });

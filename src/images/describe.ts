@@ -65,6 +65,21 @@ function flagString(flags: number): string {
 
 function describeProcess(set: ImageSet, pid: number): ProcessSummary {
   const entry = set.pstree.processes.find((p) => p.pid === pid)!;
+  if (entry.state === 'zombie') {
+    const st = entry.exitStatus ?? 0;
+    const how = st & 0x7f ? `killed by signal ${st & 0x7f}` : `exited with ${(st >> 8) & 0xff}`;
+    return {
+      pid,
+      ppid: entry.ppid,
+      pgid: entry.pgid,
+      sid: entry.sid,
+      comm: `(zombie: ${how})`,
+      threads: [],
+      vmas: [],
+      fds: [],
+      pages: { ranges: 0, frames: 0, rawBytes: 0, storedBytes: 0, ratio: 0 },
+    };
+  }
   const mm = set.mms.get(pid)!;
   const core = set.cores.get(pid); // a pre-dump set has none
   const reader = PagesReader.open(set.source, pid);

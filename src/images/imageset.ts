@@ -9,6 +9,7 @@ import { PAGE, RangeKind, firstRangeAfter } from './pagemap.js';
 import { PagesReader } from './pages.js';
 import { PSTREE, readPstree, type Pstree } from './pstree.js';
 import { sourceOf, type ImageSource, type SetLocation } from './source.js';
+import { readTimers, timersFile, type Timers } from './timers.js';
 
 export interface ImageSet {
   /** The set as messages name it (its directory, or ARCHIVE[:FOLDER]). */
@@ -20,6 +21,7 @@ export interface ImageSet {
   cores: Map<number, Core>;
   mms: Map<number, Mm>;
   files: Map<number, Files>;
+  timers: Map<number, Timers>;
 }
 
 /** Reads every metadata file of the set (a directory, or any source) and checks they agree with each other. */
@@ -36,11 +38,13 @@ export function loadImageSet(at: SetLocation): ImageSet {
   const cores = new Map<number, Core>();
   const mms = new Map<number, Mm>();
   const files = new Map<number, Files>();
+  const timers = new Map<number, Timers>();
   const pids = pstree.processes.map((p) => p.pid);
   if (!pids.includes(inventory.rootPid)) throw new ImageError(where(PSTREE), `root pid ${inventory.rootPid} is not in the tree`);
   // A pre-dump set holds memory only: its layout and pages, no thread or fd state.
   const full = inventory.kind === 'dump';
   for (const p of pstree.processes) {
+    if (p.state === 'zombie') continue; // dead: nothing but its pstree entry
     if (!p.threads.includes(p.pid)) throw new ImageError(where(PSTREE), `process ${p.pid}: its leader is not among its threads`);
     for (const tid of full ? p.threads : []) {
       const core = readCore(src, tid);
@@ -55,8 +59,11 @@ export function loadImageSet(at: SetLocation): ImageSet {
     const f = readFiles(src, p.pid);
     if (f.pid !== p.pid) throw new ImageError(where(`files-${p.pid}.json`), `holds pid ${f.pid}`);
     files.set(p.pid, f);
+    const t = readTimers(src, p.pid);
+    if (t.pid !== p.pid) throw new ImageError(where(timersFile(p.pid)), `holds pid ${t.pid}`);
+    timers.set(p.pid, t);
   }
-  return { dir, source: src, inventory, pstree, cores, mms, files };
+  return { dir, source: src, inventory, pstree, cores, mms, files, timers };
 }
 
 /** The set and its parents, newest first. A broken or mismatched link is an ImageError. */

@@ -25,6 +25,11 @@ export const vmaSchema = obj({
   fileSize: opt(uint),
   fileMtimeMs: opt(num),
   growsDown: bool,
+  /**
+   * Shared anonymous memory (shmem): the object's id (dev:inode), the process whose image
+   * holds its pages, and its size. Processes that share it map one object again.
+   */
+  shm: opt(obj({ id: str, owner: uint, sizeBytes: uint })),
   /** smaps VmFlags (for madvise state and show). */
   vmFlags: arr(str),
 });

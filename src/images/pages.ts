@@ -1,6 +1,6 @@
 // pages-PID.zst (independent zstd frames) and its index pagemap-PID.bin: the sink that the
 // dump writes pages into, and the source that restore and the lazy server read from.
-import { closeSync, fsyncSync } from 'node:fs';
+import { closeSync, fdatasync, fsyncSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import type { CompressPool, CompressedBatch } from './compress-pool.js';
 import { ImageError } from './errors.js';
@@ -14,6 +14,9 @@ export const pagemapFile = (pid: number) => `pagemap-${pid}.bin`;
 
 export const DEFAULT_FRAME_RAW = 64 * 1024;
 
+/** Bytes written between background fdatasyncs of the pages file (see writeBack). */
+const WRITEBACK_EVERY = 32 << 20;
+
 export interface WriterStats {
   rawBytes: number;
   storedBytes: number;
@@ -21,8 +24,9 @@ export interface WriterStats {
 }
 
 /**
- * Appends pages in address order. Data is copied into 1 MiB batches that the pool
- * compresses while the caller reads the next pages; frames are written in order.
+ * Appends pages in address order. Data is copied into 1 MiB batches (or handed over whole,
+ * see addData) that the pool compresses while the caller reads the next pages; frames are
+ * written in order.
  */
 export class PagesWriter {
   private ranges: PageRangeEntry[] = [];
@@ -34,6 +38,9 @@ export class PagesWriter {
   private inflight: Promise<CompressedBatch>[] = [];
   private readonly fd: number;
   private lastEnd = 0;
+  /** The background fdatasync under way, and the file size it was started at. */
+  private syncing: Promise<void> | undefined;
+  private syncedTo = 0;
   /** A whole number of frames, about 1 MiB: every frame but the last is exactly frameRawSize. */
   private readonly batchSize: number;
 
@@ -45,7 +52,7 @@ export class PagesWriter {
   ) {
     this.batchSize = frameRawSize * Math.max(1, Math.round((1 << 20) / frameRawSize));
     this.fd = createImageFile(dir, pagesFile(pid));
-    this.batch = Buffer.allocUnsafe(this.batchSize);
+    this.batch = pool.buffer(this.batchSize);
   }
 
   private addRange(start: number, nrPages: number, kind: RangeKind): void {
@@ -57,10 +64,26 @@ export class PagesWriter {
     this.lastEnd = start + nrPages * PAGE;
   }
 
-  /** Pages [addr, addr + data.length) hold `data`. */
-  async addData(addr: number, data: Buffer): Promise<void> {
+  /** A buffer of `size` bytes to read pages into, for addData with handOver (recycled from the compressors). */
+  buffer(size: number): Buffer {
+    return this.pool.buffer(size);
+  }
+
+  /**
+   * Pages [addr, addr + data.length) hold `data`. With handOver, the caller is done with
+   * data's memory: if data fills its whole buffer (as one from buffer() does) with whole
+   * frames, and no batch is half full, it goes to a compressor as a batch of its own without
+   * a copy (transferred away: the caller's views of that buffer become empty).
+   */
+  async addData(addr: number, data: Buffer, handOver = false): Promise<void> {
     this.addRange(addr, data.length / PAGE, RangeKind.Data);
     this.stream += data.length;
+    const ab = data.buffer as ArrayBuffer;
+    if (handOver && this.batchLen === 0 && data.byteOffset === 0 && data.length === ab.byteLength && data.length % this.frameRawSize === 0) {
+      this.inflight.push(this.pool.compress(data, data.length, this.frameRawSize));
+      await this.bound();
+      return;
+    }
     let off = 0;
     while (off < data.length) {
       const n = Math.min(data.length - off, this.batchSize - this.batchLen);
@@ -82,9 +105,13 @@ export class PagesWriter {
   private async flush(): Promise<void> {
     if (this.batchLen === 0) return;
     this.inflight.push(this.pool.compress(this.batch, this.batchLen, this.frameRawSize));
-    this.batch = Buffer.allocUnsafe(this.batchSize);
+    this.batch = this.pool.buffer(this.batchSize);
     this.batchLen = 0;
-    // Bounded memory: keep about two batches per worker in flight.
+    await this.bound();
+  }
+
+  /** Bounded memory: keep about two batches per worker in flight. */
+  private async bound(): Promise<void> {
     while (this.inflight.length > this.pool.size * 2) await this.writeOldest();
   }
 
@@ -97,12 +124,31 @@ export class PagesWriter {
       o += b.sizes[i]!;
     }
     this.fileOff += b.data.length;
+    this.pool.recycle(b);
+    this.writeBack();
+  }
+
+  /**
+   * Starts writeback early: an fdatasync in the background (libuv pool) every WRITEBACK_EVERY
+   * bytes, one at a time, so that the final fsync does not write the whole file while
+   * everything else waits. Only the final fsyncSync decides durability (and reports errors).
+   */
+  private writeBack(): void {
+    if (this.syncing || this.fileOff - this.syncedTo < WRITEBACK_EVERY) return;
+    this.syncedTo = this.fileOff;
+    this.syncing = new Promise<void>((resolve) =>
+      fdatasync(this.fd, () => {
+        this.syncing = undefined;
+        resolve();
+      }),
+    );
   }
 
   /** Writes the remaining frames and the index, fsyncs both. */
   async finish(): Promise<WriterStats> {
     await this.flush();
     while (this.inflight.length) await this.writeOldest();
+    await this.syncing;
     fsyncSync(this.fd);
     closeSync(this.fd);
     const index: PagemapIndex = {

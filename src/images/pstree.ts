@@ -13,8 +13,12 @@ export const pstreeSchema = obj({
       pgid: uint,
       sid: uint,
       threads: arr(uint),
-      /** 'stopped': the process was in a group stop when dumped and is restored stopped. */
-      state: opt(literal('running', 'stopped')),
+      /**
+       * 'stopped': in a group stop when dumped, restored stopped. 'zombie': dead, not yet
+       * waited for by its parent; restored dead with the same wait status (exitStatus).
+       */
+      state: opt(literal('running', 'stopped', 'zombie')),
+      exitStatus: opt(uint),
     }),
   ),
 });

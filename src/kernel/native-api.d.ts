@@ -119,6 +119,31 @@ export interface NativeApi {
   tee(fdIn: number, fdOut: number, len: number, flags: number): number;
   fcntl(fd: number, cmd: number, arg?: number): number;
 
+  // native/sockets.cc: addresses and option values are the kernel's structs in Buffers.
+  socket(domain: number, type: number, protocol: number): number;
+  bind(fd: number, sockaddr: Buffer): void;
+  /** Blocking unless the socket is O_NONBLOCK; EINTR is retried. */
+  connect(fd: number, sockaddr: Buffer): void;
+  listen(fd: number, backlog: number): void;
+  shutdown(fd: number, how: number): void;
+  /** The value, trimmed to the length the kernel returned. */
+  getsockopt(fd: number, level: number, name: number, maxLen: number): Buffer;
+  setsockopt(fd: number, level: number, name: number, value: Buffer): void;
+  getsockname(fd: number): Buffer;
+  getpeername(fd: number): Buffer;
+  send(fd: number, buffer: Buffer, offset: number, len: number, flags: number): number;
+  /** Fills buffer from offset; with MSG_TRUNC on a datagram socket, the message's real length. */
+  recv(fd: number, buffer: Buffer, offset: number, flags: number): number;
+
+  // native/fdkinds.cc
+  openByHandleAt(mountFd: number, handleType: number, handle: Buffer, flags: number): number;
+  /** ioctl(fd, request, buffer): the kernel reads and/or writes the buffer in place. */
+  ioctlBuffer(fd: number, request: Num, buffer: Buffer): number;
+  /** clock_gettime(clockid) in nanoseconds. */
+  clockGettime(clockid: number): bigint;
+  /** kcmp(pid1, pid2, KCMP_EPOLL_TFD, fd1, {epfd, tfd, toff}): 0 when fd1 is the file the epoll item watches. */
+  kcmpEpollTfd(pid1: number, pid2: number, fd1: number, epfd: number, tfd: number, toff: number): number;
+
   constants: {
     PAGEMAP_SCAN: number;
     pageSize: number;

@@ -32,7 +32,7 @@ export async function lazyPages(imagesDir: string, log: Logger): Promise<LazySta
       guardian.done();
       throw e;
     }
-    return { pid, ...serveLazy({ readers, log, guardian, pid, fd, pending }) };
+    return { pid, ...serveLazy({ log, guardian, spaces: [{ pid, fd, pending, readers }] }) };
   } finally {
     for (const r of readers) r.close();
   }

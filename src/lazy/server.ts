@@ -24,6 +24,10 @@ export interface Space {
   fd: number;
   pid: number;
   pending: Pending;
+  /** The process's page readers (newest set first); a forked child shares its parent's. */
+  readers: PagesReader[];
+  /** A pidfd of the process (-1: unknown): readable once it exits. */
+  pidfd?: number;
 }
 
 export interface LazyStats {
@@ -50,19 +54,32 @@ export class LazyServer {
   private readonly t0 = performance.now();
 
   constructor(
-    private readonly readers: PagesReader[],
     private readonly log: Logger,
     private readonly guardian: Guardian | undefined,
     private readonly clusterBytes: number,
   ) {}
 
   add(space: Space): void {
+    if (space.pidfd === undefined) {
+      try {
+        space.pidfd = space.pid ? native.pidfdOpen(space.pid) : -1;
+      } catch {
+        space.pidfd = -1;
+      }
+    }
     this.spaces.push(space);
   }
 
+  private remove(s: Space, finished: boolean): void {
+    if (finished) this.finish(s);
+    else closeSync(s.fd);
+    if (s.pidfd !== undefined && s.pidfd >= 0) closeSync(s.pidfd);
+    this.spaces.splice(this.spaces.indexOf(s), 1);
+  }
+
   /** The bytes of one copy op, without copying when it lies within one frame. */
-  private source(op: CopyOp): [Buffer, number] {
-    const r = this.readers[op.set]!;
+  private source(s: Space, op: CopyOp): [Buffer, number] {
+    const r = s.readers[op.set]!;
     const fr = r.index.frameRawSize;
     const i = Math.floor(op.streamOff / fr);
     if (Math.floor((op.streamOff + op.len - 1) / fr) === i) return [r.frame(i), op.streamOff - i * fr];
@@ -75,7 +92,7 @@ export class LazyServer {
   private execute(s: Space, ops: CopyOp[]): 'ok' | 'again' {
     for (let k = 0; k < ops.length; k++) {
       const op = ops[k]!;
-      const [buf, off] = this.source(op);
+      const [buf, off] = this.source(s, op);
       try {
         copyAll(s.fd, op.dst, buf, off, op.len);
       } catch (e) {
@@ -133,7 +150,7 @@ export class LazyServer {
           case 'fork': {
             this.stats.events++;
             const child = newChild(s.pid, this.spaces.map((x) => x.pid));
-            const space: Space = { fd: m.ufd, pid: child ?? 0, pending: s.pending.clone() };
+            const space: Space = { fd: m.ufd, pid: child ?? 0, pending: s.pending.clone(), readers: s.readers };
             this.guardian?.hold(m.ufd);
             if (child) this.guardian?.watch(child);
             this.add(space);
@@ -168,32 +185,29 @@ export class LazyServer {
     closeSync(s.fd);
   }
 
-  /** Serves until every space is paid or the root process exits. Synchronous: a dedicated loop. */
-  run(rootPidfd: number): LazyStats {
-    let ended: LazyStats['ended'] = 'complete';
+  /**
+   * Serves until every space is paid or its process has exited. Synchronous: a dedicated
+   * loop, polling every uffd and every process's pidfd.
+   */
+  run(): LazyStats {
+    let exited = 0;
     for (;;) {
-      for (const s of this.spaces.filter((x) => x.pending.owed === 0)) {
-        this.finish(s);
-        this.spaces.splice(this.spaces.indexOf(s), 1);
-      }
+      for (const s of this.spaces.filter((x) => x.pending.owed === 0)) this.remove(s, true);
       if (this.spaces.length === 0) break;
       const owed = this.spaces.some((s) => s.pending.owed > 0);
-      const revents = native.poll([rootPidfd, ...this.spaces.map((s) => s.fd)], [POLLIN, ...this.spaces.map(() => POLLIN)], owed ? 0 : -1);
-      if (revents[0]) {
-        ended = 'exited';
-        break;
-      }
+      const n = this.spaces.length;
+      const fds = [...this.spaces.map((s) => s.fd), ...this.spaces.map((s) => s.pidfd ?? -1)];
+      const revents = native.poll(fds, fds.map(() => POLLIN), owed ? 0 : -1);
       let busy = false;
-      for (let i = this.spaces.length - 1; i >= 0; i--) {
+      for (let i = n - 1; i >= 0; i--) {
         const s = this.spaces[i]!;
-        const ev = revents[i + 1]!;
+        const ev = revents[i]!;
         if (ev & POLLIN) busy = true;
-        if (ev & (POLLIN | POLLERR | POLLHUP)) {
-          if (!this.drain(s) || ev & (POLLERR | POLLHUP)) {
-            // Its process is gone.
-            closeSync(s.fd);
-            this.spaces.splice(i, 1);
-          }
+        let gone = (revents[n + i]! & POLLIN) !== 0;
+        if (!gone && ev & (POLLIN | POLLERR | POLLHUP)) gone = !this.drain(s) || (ev & (POLLERR | POLLHUP)) !== 0;
+        if (gone) {
+          exited++;
+          this.remove(s, false);
         }
       }
       if (busy) continue;
@@ -205,11 +219,9 @@ export class LazyServer {
         this.stats.pushedBytes += ops.reduce((n, c) => n + c.len, 0);
       }
     }
-    for (const s of this.spaces) closeSync(s.fd);
-    this.spaces = [];
     const sorted = [...this.faultTimes].sort((a, b) => a - b);
     const pct = (p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]! : 0);
-    return { ...this.stats, faultP50Us: pct(0.5), faultP99Us: pct(0.99), completeMs: performance.now() - this.t0, ended };
+    return { ...this.stats, faultP50Us: pct(0.5), faultP99Us: pct(0.99), completeMs: performance.now() - this.t0, ended: exited ? 'exited' : 'complete' };
   }
 }
 

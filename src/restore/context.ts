@@ -1,6 +1,7 @@
 // What every restore stage gets.
 import type { ImageSource } from '../images/source.js';
 import type { Logger } from '../log.js';
+import type { InheritFd } from './fds/inherit.js';
 
 export interface RestoreOptions {
   imagesDir: string;
@@ -9,6 +10,8 @@ export interface RestoreOptions {
   /** -d: return once the process runs; otherwise stay its parent and return its exit status. */
   detach?: boolean;
   shellJob?: boolean;
+  /** --inherit-fd fd[N]:KEY: the fds saved as KEY get this process's fd N (see restore/fds/inherit.ts). */
+  inheritFds?: InheritFd[];
   /** Resume at once and fill private anonymous memory on demand through userfaultfd. */
   lazy?: boolean;
   /** Like lazy, but the pages are served by a separate `criu-ts lazy-pages -D` (CRIU's two-step use). */

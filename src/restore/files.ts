@@ -1,51 +1,40 @@
-// The fd table: every saved fd reopened at its number with its flags and offset; dups as
-// dups of one open file description; pipes recreated with their buffered data; a deleted
-// file recreated from its ghost copy, opened, and unlinked again.
+// The fd table: every saved fd back at its number with its flags, offset and state; dups as
+// dups of one open file description. Each kind's objects are made by its module in
+// src/restore/fds (see fds/context.ts for how numbers are kept free):
 //
-// Numbers: each object is first opened wherever the kernel puts it and moved above every
-// number the table uses; then each fd is dup'ed to its number and the temporaries closed.
-// So no open can land on a number that a later fd needs.
+//   --inherit-fd ─► pipes ─► FIFOs ─► sockets ─► files, devices, eventfd, timerfd, signalfd,
+//   inotify, memfd, epoll ─► every fd dup3'ed to its number, status flags set ─► epoll items
+//   registered (by final numbers) ─► temporaries closed
 import { chmodSync, existsSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CriuError } from '../errors.js';
-import { ImageError } from '../images/errors.js';
 import type { FdEntry, Files } from '../images/files.js';
 import type { ImageSource } from '../images/source.js';
-import { zstd } from '../images/zstd.js';
 import { readRemote } from '../kernel/remote.js';
 import { F, O, SYS } from '../kernel/syscalls.js';
 import type { Logger } from '../log.js';
+import { createEpoll, createEventfd, createSignalfd, createTimerfd, registerEpolls } from './fds/anon.js';
+import { FdPlacer, StubFds, type FdRestoreContext } from './fds/context.js';
+import { ghostContent } from './fds/ghost.js';
+import { takeInherited, type InheritFd } from './fds/inherit.js';
+import { createInotify } from './fds/inotify.js';
+import { createMemfd } from './fds/memfd.js';
+import { openFifos, openPipes } from './fds/pipes.js';
+import { restoreSockets } from './fds/sockets.js';
 import { openInStub } from './mm.js';
 import { putBytes } from './remote-args.js';
 import type { Stub } from './stub.js';
 
+export type { InheritFd } from './fds/inherit.js';
+
 const SEEK_SET = 0;
-const F_DUPFD = 0;
-const F_SETPIPE_SZ = 1031;
 /** Flags that make sense only at creation: never replayed on reopen. */
 const CREATE_ONLY = O.CREAT | O.EXCL | O.TRUNC | O.NOCTTY;
 const RLIMIT_NOFILE = 7;
 /** The status flags F_SETFL can change. */
 const SETFL_MASK = O.APPEND | O.NONBLOCK | 0o20000 /* O_ASYNC */ | 0o40000 /* O_DIRECT */ | 0o1000000 /* O_NOATIME */;
-
-function ghostContent(src: ImageSource, e: FdEntry): Buffer {
-  const name = e.deleted!.ghost;
-  const comp = src.readFile(name);
-  let size: number | null;
-  try {
-    size = zstd.getFrameContentSize(comp);
-  } catch (err) {
-    throw new ImageError(src.path(name), `not a zstd frame (${(err as Error).message})`, { cause: err });
-  }
-  if (size !== e.deleted!.size) throw new ImageError(src.path(name), `holds ${size} bytes, the fd table says ${e.deleted!.size}`);
-  const out = Buffer.alloc(size);
-  try {
-    zstd.decompress(out, comp);
-  } catch (err) {
-    throw new ImageError(src.path(name), `damaged (${(err as Error).message})`, { cause: err });
-  }
-  return out;
-}
+/** Kinds opened by path with their flags; every other kind gets its status flags by F_SETFL. */
+const OPENED = new Set<string>(['reg', 'dir', 'chr']);
 
 /** A free name next to where the deleted file was (the name itself is gone again at once). */
 function ghostPath(path: string): string {
@@ -56,27 +45,11 @@ function ghostPath(path: string): string {
   }
 }
 
-class FdPlacer {
-  /** Temporary fd (above every final number) of each saved fd that owns an object. */
-  readonly temp = new Map<number, number>();
-  constructor(
-    private readonly stub: Stub,
-    private readonly base: number,
-  ) {}
-
-  /** Moves a freshly opened fd above the table's numbers. */
-  park(fd: number): number {
-    const high = this.stub.remote.call(SYS.fcntl, 'fcntl(F_DUPFD)', fd, F_DUPFD, this.base);
-    this.stub.remote.call(SYS.close, 'close', fd);
-    return high;
-  }
-}
-
 function openFile(stub: Stub, src: ImageSource, e: FdEntry): number {
   const flags = e.flags & ~CREATE_ONLY;
   if (e.kind === 'reg' && e.deleted) {
     const path = ghostPath(e.path!);
-    writeFileSync(path, ghostContent(src, e), { mode: 0o600, flag: 'wx' });
+    writeFileSync(path, ghostContent(src, e.deleted.ghost, e.deleted.size), { mode: 0o600, flag: 'wx' });
     try {
       chmodSync(path, e.deleted.mode);
       return openInStub(stub, path, flags);
@@ -91,36 +64,37 @@ function openFile(stub: Stub, src: ImageSource, e: FdEntry): number {
   }
 }
 
-/** Both ends of each pipe, with the saved data written back into it. */
-function openPipes(stub: Stub, fds: FdEntry[], place: FdPlacer): void {
-  const r = stub.remote;
-  const byId = new Map<number, FdEntry[]>();
-  for (const e of fds) if (e.kind === 'pipe' && e.dupOf === undefined) byId.set(e.pipe!.id, [...(byId.get(e.pipe!.id) ?? []), e]);
-  for (const [id, ends] of byId) {
-    const reader = ends.find((e) => (e.flags & O.ACCMODE) === O.RDONLY);
-    const writer = ends.find((e) => (e.flags & O.ACCMODE) === O.WRONLY);
-    if (!reader || !writer) throw new CriuError('EINVAL', `pipe ${id}: the image does not hold both ends`);
-    const pair = putBytes(stub, Buffer.alloc(8));
-    r.call(SYS.pipe2, 'pipe2', pair, 0);
-    const made = readRemote(stub.pid, pair, 8);
-    const rfd = place.park(made.readInt32LE(0));
-    const wfd = place.park(made.readInt32LE(4));
-    if (reader.pipe!.size > 0) r.call(SYS.fcntl, 'fcntl(F_SETPIPE_SZ)', wfd, F_SETPIPE_SZ, reader.pipe!.size);
-    const data = reader.pipe!.data ? Buffer.from(reader.pipe!.data, 'base64') : Buffer.alloc(0);
-    for (let off = 0; off < data.length; ) {
-      const chunk = data.subarray(off, off + Math.min(data.length - off, stub.scratchLen));
-      off += r.call(SYS.write, 'write(pipe)', wfd, putBytes(stub, chunk), chunk.length);
-    }
-    place.temp.set(reader.fd, rfd);
-    place.temp.set(writer.fd, wfd);
+/** The stub fd of one saved fd whose object is made on its own. */
+function create(ctx: FdRestoreContext, e: FdEntry, memfds: Map<number, number>): number {
+  switch (e.kind) {
+    case 'eventfd':
+      return createEventfd(ctx, e);
+    case 'signalfd':
+      return createSignalfd(ctx, e);
+    case 'timerfd':
+      return createTimerfd(ctx, e);
+    case 'epoll':
+      return createEpoll(ctx);
+    case 'inotify':
+      return createInotify(ctx, e);
+    case 'memfd':
+      return createMemfd(ctx, e, memfds);
+    default:
+      return openFile(ctx.stub, ctx.src, e);
   }
 }
 
-export function restoreFiles(stub: Stub, files: Files, src: ImageSource, shellJob: boolean, log: Logger): void {
+export function restoreFiles(stub: Stub, files: Files, src: ImageSource, shellJob: boolean, log: Logger, inheritFds: InheritFd[] = []): void {
   const r = stub.remote;
   const inherited = files.fds.filter((e) => e.kind === 'inherited');
   if (inherited.length && !shellJob) {
     throw new CriuError('EINVAL', `fds ${inherited.map((e) => e.fd).join(', ')} were dumped with --shell-job; restore with --shell-job too`);
+  }
+  const given = new Map(inheritFds.map((i) => [i.key, i.fd]));
+  for (const e of files.fds) {
+    if (e.kind === 'pipe' && e.pipe?.outside && !given.has(e.target)) {
+      throw new CriuError('EINVAL', `fd ${e.fd} was one end of ${e.target}, whose other end was outside the process: give its new end with --inherit-fd fd[N]:${e.target}`);
+    }
   }
   // The stub holds the restorer's fds 0-2; keep those the image inherits, close the rest.
   const keep = new Set(inherited.map((e) => e.fd));
@@ -129,27 +103,54 @@ export function restoreFiles(stub: Stub, files: Files, src: ImageSource, shellJo
   }
   const maxFd = Math.max(2, ...files.fds.map((e) => e.fd));
   roomForFds(stub, 2 * maxFd + 64);
-  const place = new FdPlacer(stub, maxFd + 1);
-  openPipes(stub, files.fds, place);
-  for (const e of files.fds) {
-    if (e.kind === 'inherited' || e.kind === 'pipe' || e.dupOf !== undefined) continue;
-    place.temp.set(e.fd, place.park(openFile(stub, src, e)));
-    if (e.pos && e.kind !== 'chr') r.call(SYS.lseek, `lseek(${e.fd})`, place.temp.get(e.fd)!, e.pos, SEEK_SET);
+  const stubFds = new StubFds(stub.pid);
+  try {
+    const ctx: FdRestoreContext = { stub, src, place: new FdPlacer(stub, maxFd + 1), log, withOurs: (fd, fn) => stubFds.with(fd, fn) };
+    makeObjects(ctx, files.fds, given);
+    placeAll(ctx, files.fds);
+    registerEpolls(ctx, files.fds);
+    for (const t of ctx.place.temp.values()) r.call(SYS.close, 'close', t);
+  } finally {
+    stubFds.close();
   }
-  for (const e of files.fds) {
+}
+
+/** Every object the table needs, each at a temporary number (ctx.place.temp). */
+function makeObjects(ctx: FdRestoreContext, fds: FdEntry[], given: Map<string, number>): void {
+  const { place, stub } = ctx;
+  for (const e of fds) {
+    const from = e.kind === 'inherited' || e.dupOf !== undefined ? undefined : given.get(e.target);
+    if (from === undefined) continue;
+    ctx.log.debug(`fd ${e.fd}: ${e.target} is this process's fd ${from} (--inherit-fd)`);
+    place.temp.set(e.fd, takeInherited(ctx, from));
+  }
+  openPipes(ctx, fds);
+  openFifos(ctx, fds);
+  restoreSockets(ctx, fds.filter((e) => e.kind === 'unix' || e.kind === 'inet'));
+  const memfds = new Map<number, number>();
+  for (const e of fds) {
+    if (e.kind === 'inherited' || e.dupOf !== undefined || place.temp.has(e.fd)) continue;
+    place.temp.set(e.fd, place.park(create(ctx, e, memfds)));
+    if (e.pos && e.kind !== 'chr') stub.remote.call(SYS.lseek, `lseek(${e.fd})`, place.temp.get(e.fd)!, e.pos, SEEK_SET);
+  }
+}
+
+/** Every fd dup3'ed to its number with its close-on-exec flag and status flags. */
+function placeAll(ctx: FdRestoreContext, fds: FdEntry[]): void {
+  const r = ctx.stub.remote;
+  for (const e of fds) {
     if (e.kind === 'inherited') {
       // The description is the restorer's, and Node makes its stdio non-blocking: give it
       // back the flags the process had (a blocking read must not turn into EAGAIN).
-      log.debug(`fd ${e.fd}: inherited from the restoring process (--shell-job)`);
-      if (existsSync(`/proc/${stub.pid}/fd/${e.fd}`)) r.call(SYS.fcntl, `fcntl(F_SETFL ${e.fd})`, e.fd, F.SETFL, e.flags & SETFL_MASK);
+      ctx.log.debug(`fd ${e.fd}: inherited from the restoring process (--shell-job)`);
+      if (existsSync(`/proc/${ctx.stub.pid}/fd/${e.fd}`)) r.call(SYS.fcntl, `fcntl(F_SETFL ${e.fd})`, e.fd, F.SETFL, e.flags & SETFL_MASK);
       continue;
     }
-    const from = place.temp.get(e.dupOf ?? e.fd);
+    const from = ctx.place.temp.get(e.dupOf ?? e.fd);
     if (from === undefined) throw new CriuError('EINVAL', `fd ${e.fd}: a dup of fd ${e.dupOf}, which the image does not hold`);
     r.call(SYS.dup3, `dup3(${e.fd})`, from, e.fd, e.cloexec ? O.CLOEXEC : 0);
-    if (e.kind === 'pipe' && e.dupOf === undefined) r.call(SYS.fcntl, 'fcntl(F_SETFL)', e.fd, F.SETFL, e.flags);
+    if (e.dupOf === undefined && !OPENED.has(e.kind)) r.call(SYS.fcntl, `fcntl(F_SETFL ${e.fd})`, e.fd, F.SETFL, e.flags & SETFL_MASK);
   }
-  for (const t of place.temp.values()) r.call(SYS.close, 'close', t);
 }
 
 /**

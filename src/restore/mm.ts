@@ -10,6 +10,7 @@ import { MAP, O, PR, PR_SET_MM, SYS } from '../kernel/syscalls.js';
 import type { Logger } from '../log.js';
 import { putBytes, putString, u64s } from './remote-args.js';
 import type { Stub } from './stub.js';
+import type { ShmRegistry } from './shm.js';
 
 const AT_FDCWD = -100;
 const MADVISE: Record<string, number> = { hg: 14, nh: 15, dd: 16, dc: 10, wf: 18, mg: 12 };
@@ -31,14 +32,16 @@ function checkFile(v: Vma, mmPath: string): void {
   }
 }
 
-export function createVmas(stub: Stub, mm: Mm, mmPath: string, log: Logger): void {
+export function createVmas(stub: Stub, mm: Mm, mmPath: string, log: Logger, shm?: ShmRegistry): void {
   const r = stub.remote;
   for (const v of mm.vmas) {
     if (v.kind === 'vdso' || v.kind === 'vvar' || v.kind === 'vvar_vclock' || v.kind === 'vsyscall') continue;
     const start = addr(v.start);
     const len = addr(v.end) - start;
     const share = v.shared ? MAP.SHARED : MAP.PRIVATE;
-    if (v.kind === 'file') {
+    if (shm?.isShared(v)) {
+      shm.map(stub, v);
+    } else if (v.kind === 'file') {
       checkFile(v, mmPath);
       const writable = v.shared && (v.prot & 2) !== 0;
       const fd = openInStub(stub, v.path!, writable ? O.RDWR : O.RDONLY);

@@ -40,10 +40,8 @@ export function restoreProcessMisc(stub: Stub, p: ProcessState, pid: number, log
   r.call(SYS.prctl, 'prctl(PR_SET_NAME)', PR.SET_NAME, putString(stub, p.comm));
   if (p.childSubreaper) r.call(SYS.prctl, 'prctl(PR_SET_CHILD_SUBREAPER)', PR.SET_CHILD_SUBREAPER, 1);
   if (p.thpDisabled) r.call(SYS.prctl, 'prctl(PR_SET_THP_DISABLE)', PR_SET_THP_DISABLE, 1, 0, 0, 0);
-  // Session and group, as far as one process can have them of its own.
-  if (p.sid === pid) r.call(SYS.setsid, 'setsid');
-  else if (p.pgid === pid) r.call(SYS.setpgid, 'setpgid', 0, 0);
-  else log.debug(`pid ${pid} was in session ${p.sid}, group ${p.pgid} of other processes: it joins the restorer's`);
+  // Session and group were set when the process was created (src/restore/tree.ts).
+  void log;
 }
 
 /** Credentials and the flags that must come after everything privileged. */

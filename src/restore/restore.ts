@@ -20,9 +20,12 @@ import { decodeStatus } from '../kernel/wait.js';
 import type { Logger } from '../log.js';
 import type { RestoreContext, RestoreOptions } from './context.js';
 import { restoreFiles } from './files.js';
+import { restoreTimers } from './timers.js';
 import { createVmas, fillMemory, setMmMap } from './mm.js';
 import { restoreCredentials, restoreProcessMisc, restoreSignalsAndLimits } from './process.js';
-import { createStub, destroyStub, prepareStub, type Stub } from './stub.js';
+import { createStub, prepareForked, prepareStub, type Stub } from './stub.js';
+import { destroyAll, forkChild, makeZombie, sessionAndGroup } from './tree.js';
+import { ShmRegistry } from './shm.js';
 import { requeueSignals, restoreThreadState, setFinalRegs } from './thread.js';
 import { createThreads } from './threads.js';
 import { Remote } from '../kernel/remote.js';
@@ -62,59 +65,109 @@ export async function restore(opts: RestoreOptions, log: Logger, fault?: string)
   const t0 = process.hrtime.bigint();
   const chain = loadChain(opts.source ?? opts.imagesDir);
   const set = chain[0]!;
-  if (set.pstree.processes.length !== 1) throw new CriuError('ENOTSUP', 'process trees are not supported yet');
-  const proc = set.pstree.processes[0]!;
   if (set.inventory.kind !== 'dump') throw new CriuError('EINVAL', `${opts.imagesDir} holds a pre-dump; restore needs a dump`);
-  const pid = proc.pid;
-  const readers = openChainReaders(chain, pid);
-  // Every page resolved through the chain now: a page promised but absent stops us here.
-  const segments = resolvePages(readers, pid);
-  let stubPid = 0;
-  let lazy: { setup: LazySetup; guardian: Guardian } | undefined;
+  const pid = set.inventory.rootPid;
+  // pstree.json lists the tree breadth first from the root: parents before their children.
+  const procs = set.pstree.processes;
+  const alive = procs.filter((p) => p.state !== 'zombie');
+  const lazyMode = !!(opts.lazy || opts.lazyPages);
+  if (opts.lazyPages && procs.length > 1) throw new CriuError('ENOTSUP', '--lazy-pages serves one process; use --lazy for a tree');
+  const readers = new Map<number, PagesReader[]>();
+  const segments = new Map<number, Segment[]>();
+  const closeReaders = () => {
+    for (const rs of readers.values()) for (const r of rs) r.close();
+  };
   try {
-    // Kept as soon as it exists: whatever fails after this point must destroy it.
-    timed(ctx, 'stub', pid, () => (stubPid = createStub(pid, log)));
-    const stub = timed(ctx, 'prepare', pid, () => prepareStub(stubPid, set.mms.get(pid)!.vmas));
-    const setup = buildProcess(ctx, stub, set, readers, segments, pid);
-    if (setup && opts.lazyPages) {
+    for (const p of alive) {
+      readers.set(p.pid, openChainReaders(chain, p.pid));
+      // Every page resolved through the chain now: a page promised but absent stops us here.
+      segments.set(p.pid, resolvePages(readers.get(p.pid)!, p.pid));
+    }
+  } catch (e) {
+    closeReaders();
+    throw e;
+  }
+  const allVmas = alive.flatMap((p) => set.mms.get(p.pid)!.vmas);
+  const shm = new ShmRegistry(alive.map((p) => set.mms.get(p.pid)!));
+  const created: number[] = [];
+  const setups = new Map<number, LazySetup>();
+  let guardian: Guardian | undefined;
+  try {
+    const stubs = new Map<number, Stub>();
+    const done = new Set<number>();
+    for (const p of procs) {
+      let stub: Stub;
+      if (p.pid === pid) {
+        // Kept as soon as it exists: whatever fails after this point must destroy it.
+        timed(ctx, 'stub', pid, () => created.push(createStub(pid, log)));
+        stub = timed(ctx, 'prepare', pid, () => prepareStub(pid, set.mms.get(pid)?.vmas ?? [], allVmas));
+      } else {
+        const parent = stubs.get(p.ppid);
+        if (!parent) throw new CriuError('EINVAL', `process ${p.pid}: its parent ${p.ppid} is not in the image (or not alive)`);
+        timed(ctx, 'fork', p.pid, () => created.push(forkChild(parent, p.pid)));
+        stub = timed(ctx, 'prepare', p.pid, () => prepareForked(p.pid, parent, set.mms.get(p.pid)?.vmas ?? [], allVmas));
+      }
+      sessionAndGroup(stub, p, done, log);
+      done.add(p.pid);
+      if (p.state === 'zombie') {
+        makeZombie(stub, p.exitStatus ?? 0);
+        continue;
+      }
+      stubs.set(p.pid, stub);
+    }
+    for (const p of alive) {
+      const setup = buildProcess(ctx, stubs.get(p.pid)!, set, readers.get(p.pid)!, segments.get(p.pid)!, p.pid, shm);
+      if (setup) setups.set(p.pid, setup);
+    }
+    shm.close();
+    if (setups.size && opts.lazyPages) {
       // Two-step: the lazy-pages server takes the uffd (and guards it) before we let go.
+      const setup = setups.get(pid)!;
       await timedAsync(ctx, 'handoff', pid, () => offerUffd(opts.imagesDir, { pid, from: process.pid, fd: setup.fd }));
       closeSync(setup.fd);
-    } else if (setup) {
-      // Before the process runs, someone besides us must hold its uffd (see guardian.c).
-      const guardian = Guardian.start(log.fd);
-      lazy = { setup, guardian };
+      setups.clear();
+    } else if (setups.size) {
+      // Before any process runs, someone besides us must hold its uffd (see guardian.c).
+      const g = Guardian.start(log.fd);
+      guardian = g;
       timed(ctx, 'guardian', pid, () => {
-        guardian.hold(setup.fd);
-        guardian.watch(pid);
+        for (const [p, s] of setups) {
+          g.hold(s.fd);
+          g.watch(p);
+        }
       });
     }
     timed(ctx, 'resume', pid, () => {
-      for (const tid of proc.threads) native.ptraceDetach(tid, 0);
+      // Children first: the root's parent (us) never waits on them, but they start together.
+      for (const p of [...alive].reverse()) for (const tid of p.threads) native.ptraceDetach(tid, 0);
     });
-    stubPid = 0;
+    created.length = 0;
   } catch (e) {
-    if (stubPid) destroyStub(stubPid);
-    lazy?.guardian.done();
-    if (lazy) closeSync(lazy.setup.fd);
-    for (const r of readers) r.close();
+    destroyAll(created);
+    shm.close();
+    guardian?.done();
+    for (const s of setups.values()) closeSync(s.fd);
+    closeReaders();
     throw e;
   }
-  const core = set.cores.get(pid)!;
-  if (core.process!.stoppedBy) native.kill(pid, core.process!.stoppedBy);
+  for (const p of alive) {
+    const stoppedBy = set.cores.get(p.pid)!.process!.stoppedBy;
+    if (stoppedBy) native.kill(p.pid, stoppedBy);
+  }
+  ctx.stats.processes = procs.length;
   ctx.stats.totalMs = Number(process.hrtime.bigint() - t0) / 1e6;
-  log.info(`restored pid ${pid} in ${ctx.stats.totalMs.toFixed(1)} ms`);
+  log.info(`restored pid ${pid}${procs.length > 1 ? ` and ${procs.length - 1} more` : ''} in ${ctx.stats.totalMs.toFixed(1)} ms`);
   opts.onResumed?.(pid, { ...ctx.stats });
-  if (lazy) {
+  if (guardian && setups.size && lazyMode) {
     try {
-      const pending = debtOf(lazy.setup);
-      Object.assign(ctx.stats, statsFields('lazy', serveLazy({ readers, log, guardian: lazy.guardian, pid, fd: lazy.setup.fd, pending })));
+      const spaces = [...setups].map(([p, s]) => ({ pid: p, fd: s.fd, pending: debtOf(s), readers: readers.get(p)! }));
+      Object.assign(ctx.stats, statsFields('lazy', serveLazy({ log, guardian, spaces })));
     } catch (e) {
-      for (const r of readers) r.close();
+      closeReaders();
       throw e;
     }
   }
-  for (const r of readers) r.close();
+  closeReaders();
   if (opts.detach) return { pid, stats: ctx.stats };
   const { status } = await native.waitpidAsync(pid, 0);
   const s = decodeStatus(status);
@@ -134,14 +187,14 @@ async function timedAsync<T>(ctx: RestoreContext, name: string, pid: number, fn:
   }
 }
 
-function buildProcess(ctx: RestoreContext, stub: Stub, set: ImageSet, readers: PagesReader[], segments: Segment[], pid: number): LazySetup | undefined {
+function buildProcess(ctx: RestoreContext, stub: Stub, set: ImageSet, readers: PagesReader[], segments: Segment[], pid: number, shm: ShmRegistry): LazySetup | undefined {
   const mm = set.mms.get(pid)!;
   const core = set.cores.get(pid)!;
   const files = set.files.get(pid)!;
   const p = core.process!;
   const tids = set.pstree.processes.find((x) => x.pid === pid)!.threads;
   const remoteOf = (tid: number) => (tid === pid ? stub.remote : new Remote(tid, stub.park));
-  timed(ctx, 'vmas', pid, () => createVmas(stub, mm, join(set.dir, mmFile(pid)), ctx.log));
+  timed(ctx, 'vmas', pid, () => createVmas(stub, mm, join(set.dir, mmFile(pid)), ctx.log, shm));
   let setup: LazySetup | undefined;
   if (ctx.opts.lazy || ctx.opts.lazyPages) {
     const ranges = lazyRanges(mm);
@@ -156,7 +209,10 @@ function buildProcess(ctx: RestoreContext, stub: Stub, set: ImageSet, readers: P
     ctx.stats.pagesBytes = timed(ctx, 'pages', pid, () => fillMemory(stub, readers, segments)).bytes;
   }
   timed(ctx, 'mm', pid, () => setMmMap(stub, mm));
-  timed(ctx, 'files', pid, () => restoreFiles(stub, files, set.source, !!ctx.opts.shellJob, ctx.log));
+  timed(ctx, 'files', pid, () => {
+    restoreFiles(stub, files, set.source, !!ctx.opts.shellJob, ctx.log, ctx.opts.inheritFds);
+    restoreTimers(stub, set.timers.get(pid)!);
+  });
   timed(ctx, 'process', pid, () => {
     restoreSignalsAndLimits(stub, p);
     restoreProcessMisc(stub, p, pid, ctx.log);

@@ -69,10 +69,14 @@ function findFree(len: number, taken: Array<[number, number]>, from = 0x10000): 
 
 const SPECIAL = ['[vvar]', '[vvar_vclock]', '[vdso]'] as const;
 
-/** Parks the stub and clears its mappings. `target` is the layout to be created. */
-export function prepareStub(pid: number, target: Vma[]): Stub {
+/**
+ * Parks the stub and clears its mappings. `target` is the layout to be created; `avoid`
+ * the layouts of every other process of the tree (children forked from this stub inherit
+ * its parking page, so it must be free in their layouts too).
+ */
+export function prepareStub(pid: number, target: Vma[], avoid: Vma[] = []): Stub {
   const maps = readMaps(pid);
-  const taken: Array<[number, number]> = [...maps.map((m): [number, number] => [m.start, m.end]), ...target.map((v): [number, number] => [addr(v.start), addr(v.end)])];
+  const taken: Array<[number, number]> = [...maps.map((m): [number, number] => [m.start, m.end]), ...[...target, ...avoid].map((v): [number, number] => [addr(v.start), addr(v.end)])];
   const first = new Remote(pid, findSyscallInsn(pid, maps));
   const park = first.mmap(findFree(PARK_LEN, taken), PARK_LEN, PROT.READ | PROT.WRITE | PROT.EXEC, MAP.PRIVATE | MAP.ANONYMOUS | MAP.FIXED_NOREPLACE);
   writeRemote(pid, park, Buffer.from([0x0f, 0x05]));
@@ -83,6 +87,18 @@ export function prepareStub(pid: number, target: Vma[]): Stub {
   }
   moveVdso(remote, maps, target, taken);
   return { pid, remote, park, scratch: park + 4096, scratchLen: PARK_LEN - 4096 };
+}
+
+/**
+ * A child forked from a prepared stub has its parking page and its vDSO already (at the
+ * parent's place): it only needs its own vDSO place, which an exec'd child may have elsewhere.
+ */
+export function prepareForked(pid: number, parent: Stub, target: Vma[], avoid: Vma[]): Stub {
+  const maps = readMaps(pid);
+  const taken: Array<[number, number]> = [...maps.map((m): [number, number] => [m.start, m.end]), ...[...target, ...avoid].map((v): [number, number] => [addr(v.start), addr(v.end)])];
+  const remote = new Remote(pid, parent.park);
+  moveVdso(remote, maps, target, taken);
+  return { pid, remote, park: parent.park, scratch: parent.scratch, scratchLen: parent.scratchLen };
 }
 
 function moveVdso(remote: Remote, maps: MapEntry[], target: Vma[], taken: Array<[number, number]>): void {

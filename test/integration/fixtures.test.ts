@@ -1,6 +1,7 @@
 // Every self-verifying fixture (and the python3 program) through a real dump + restore, and
-// through a pre-dump chain (two passes while it runs) + dump + restore. Each victim checks
-// its own state after the restore and answers PASS or FAIL.
+// through a pre-dump chain (two passes while it runs) + dump + restore, and through
+// `dump --iterative` (the tool's own chain). Each victim checks its own state after the
+// restore and answers PASS or FAIL.
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { caseDir, fixtureCases, PASSED, VERDICT, waitAsleep, type FixtureCase } from '../helpers/fixture-cases.js';
@@ -12,7 +13,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-type Mode = 'dump' | 'chain';
+type Mode = 'dump' | 'chain' | 'iterative';
 
 async function cycle(c: FixtureCase, mode: Mode): Promise<void> {
   const cd = caseDir(c);
@@ -33,6 +34,7 @@ async function cycle(c: FixtureCase, mode: Mode): Promise<void> {
     }
     if (!c.spins) await waitAsleep(pid);
   }
+  if (mode === 'iterative') prev = ['--iterative', '--max-passes', '3'];
   const d = await runCli(['dump', '-t', String(pid), '-D', join(images, 'final'), '--shell-job', ...prev]);
   expect(d.code, d.stderr).toBe(0);
   expect(d.stderr).not.toMatch(/Warn|Error|note:/);
@@ -61,4 +63,8 @@ describe('dump + restore: every fixture verifies itself', () => {
 
 describe('pre-dump, pre-dump, dump + restore: every fixture verifies itself', () => {
   for (const c of fixtureCases) it(c.name, () => cycle(c, 'chain'));
+});
+
+describe('dump --iterative + restore: every fixture verifies itself', () => {
+  for (const c of fixtureCases) it(c.name, () => cycle(c, 'iterative'));
 });

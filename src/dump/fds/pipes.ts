@@ -1,0 +1,68 @@
+// Pipes and FIFOs: the data sitting in the pipe, copied out with tee(2) so the pipe keeps it.
+// A FIFO is reopened by path at restore; its data is saved unless processes outside hold it
+// open too (then the pipe, data and all, outlives the dump, and a restore on this host finds
+// it again by the path).
+import { closeSync, openSync, readdirSync, readlinkSync, readSync, statSync, type Stats } from 'node:fs';
+import { constants } from 'node:fs';
+import { hasCode, native } from '../../kernel/native.js';
+import { O } from '../../kernel/syscalls.js';
+
+const F_SETPIPE_SZ = 1031;
+const F_GETPIPE_SZ = 1032;
+const SPLICE_F_NONBLOCK = 2;
+
+/** The data in the pipe behind `readable` (an fd that can read it), without consuming it. */
+export function teePipe(readable: number): { size: number; data: Buffer } {
+  const size = native.fcntl(readable, F_GETPIPE_SZ);
+  const [r, w] = native.pipe2(O.CLOEXEC | O.NONBLOCK);
+  try {
+    native.fcntl(w, F_SETPIPE_SZ, size);
+    let n = 0;
+    try {
+      n = native.tee(readable, w, size, SPLICE_F_NONBLOCK);
+    } catch (e) {
+      if (!hasCode(e, 'EAGAIN')) throw e; // EAGAIN: the pipe is empty
+    }
+    const data = Buffer.alloc(n);
+    let got = 0;
+    while (got < n) got += readSync(r, data, got, n - got, null);
+    return { size, data };
+  } finally {
+    closeSync(r);
+    closeSync(w);
+  }
+}
+
+/** The FIFO's data, read through a reader of our own opened by the fd's /proc link (any end will do). */
+export function fifoContent(pid: number, fd: number): { size: number; data: Buffer } {
+  const ours = openSync(`/proc/${pid}/fd/${fd}`, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    return teePipe(ours);
+  } finally {
+    closeSync(ours);
+  }
+}
+
+/** Whether a process other than pid (and us) has the FIFO open: a scan of every /proc/P/fd. */
+export function fifoHeldOutside(pid: number, path: string, st: Stats): boolean {
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p) || Number(p) === pid || Number(p) === process.pid) continue;
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${p}/fd`);
+    } catch {
+      continue; // gone, or a kernel thread
+    }
+    for (const f of fds) {
+      try {
+        // The link text first (cheap); the inode decides.
+        if (readlinkSync(`/proc/${p}/fd/${f}`) !== path) continue;
+        const o = statSync(`/proc/${p}/fd/${f}`);
+        if (o.ino === st.ino && o.dev === st.dev) return true;
+      } catch {
+        /* closed meanwhile */
+      }
+    }
+  }
+  return false;
+}

@@ -1,0 +1,72 @@
+// The process tree below -t PID: found and frozen top-down. A process cannot fork once its
+// threads are stopped, so listing its children after freezing it misses nobody.
+// Zombies cannot be traced: they are recorded with their exit status, to be recreated dead.
+import { readFileSync } from 'node:fs';
+import { CriuError } from '../errors.js';
+import { listTasks, readStat } from '../kernel/procfs.js';
+import type { Logger } from '../log.js';
+import { freezeProcess, thaw, type Frozen } from './freeze.js';
+
+export interface TreeProc {
+  pid: number;
+  ppid: number;
+  pgid: number;
+  sid: number;
+  /** Live processes: their stopped threads. */
+  frozen?: Frozen;
+  /** Zombies: the wait status their parent will collect. */
+  zombieStatus?: number;
+}
+
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const tid of listTasks(pid)) {
+    try {
+      out.push(...readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
+    } catch {
+      /* thread gone */
+    }
+  }
+  return out.sort((a, b) => a - b);
+}
+
+function isZombie(stat: string[]): boolean {
+  return stat[3] === 'Z';
+}
+
+/** Freezes pid and everything below it, breadth first (the order restore creates them in). */
+export function freezeTree(root: number, log: Logger): TreeProc[] {
+  const out: TreeProc[] = [];
+  try {
+    const queue = [root];
+    while (queue.length) {
+      const pid = queue.shift()!;
+      let stat: string[];
+      try {
+        stat = readStat(pid);
+      } catch (e) {
+        if (pid === root) throw new CriuError('ESRCH', `process ${pid} does not exist`, { cause: e });
+        continue; // a child that exited and was reaped meanwhile
+      }
+      const base = { pid, ppid: Number(stat[4]), pgid: Number(stat[5]), sid: Number(stat[6]) };
+      if (isZombie(stat)) {
+        if (pid === root) throw new CriuError('ESRCH', `process ${pid} is a zombie`);
+        out.push({ ...base, zombieStatus: Number(stat[52] ?? 0) });
+        continue;
+      }
+      const frozen = freezeProcess(pid, log);
+      out.push({ ...base, frozen });
+      queue.push(...childrenOf(pid).filter((c) => !out.some((p) => p.pid === c) && !queue.includes(c)));
+    }
+    return out;
+  } catch (e) {
+    thawTree(out);
+    throw e;
+  }
+}
+
+export function thawTree(procs: TreeProc[]): void {
+  for (const p of procs) if (p.frozen) thaw(p.frozen);
+}
+
+export const live = (procs: TreeProc[]) => procs.filter((p): p is TreeProc & { frozen: Frozen } => !!p.frozen);
