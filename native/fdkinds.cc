@@ -1,7 +1,7 @@
 // Calls the dump of kernel-object fds needs beyond plain fd operations: open_by_handle_at
 // (an inotify watch names its inode by file handle, not by path), kcmp KCMP_EPOLL_TFD (is
 // the file an epoll item watches the one at that fd number?), an ioctl on a buffer, and
-// clock_gettime of any clock (timer deadlines are kept in their own clock).
+// clock_gettime of any clock (timer deadlines are kept in their own clock), timerfd_gettime.
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -9,6 +9,7 @@
 #include <linux/kcmp.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,6 +56,19 @@ static Napi::Value ClockGettime(const Napi::CallbackInfo& info) {
   return BigI64(info.Env(), (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec);
 }
 
+// timerfdGettime(fd) -> {interval, value} in nanoseconds (bigints). Like a read, it brings an
+// expired periodic timer up to date (its next expiry, the missed ticks counted).
+static Napi::Value TimerfdGettime(const Napi::CallbackInfo& info) {
+  RequireArgs(info, 1, "timerfdGettime");
+  int fd = I32(info[0]);
+  itimerspec its;
+  if (timerfd_gettime(fd, &its) == -1) ThrowErrno(info.Env(), errno, Call("timerfd_gettime", fd));
+  auto o = Napi::Object::New(info.Env());
+  o.Set("interval", BigI64(info.Env(), (int64_t)its.it_interval.tv_sec * 1000000000LL + its.it_interval.tv_nsec));
+  o.Set("value", BigI64(info.Env(), (int64_t)its.it_value.tv_sec * 1000000000LL + its.it_value.tv_nsec));
+  return o;
+}
+
 // kcmpEpollTfd(pid1, pid2, fd1, epfd, tfd, toff) -> kcmp(pid1, pid2, KCMP_EPOLL_TFD, fd1, {epfd, tfd, toff}):
 // 0 when pid1's fd1 is the file that pid2's epoll epfd watches as (tfd, toff).
 static Napi::Value KcmpEpollTfd(const Napi::CallbackInfo& info) {
@@ -73,6 +87,7 @@ void InitFdkinds(Napi::Env env, Napi::Object exports) {
   exports.Set("openByHandleAt", Napi::Function::New(env, OpenByHandleAt, "openByHandleAt"));
   exports.Set("ioctlBuffer", Napi::Function::New(env, IoctlBuffer, "ioctlBuffer"));
   exports.Set("clockGettime", Napi::Function::New(env, ClockGettime, "clockGettime"));
+  exports.Set("timerfdGettime", Napi::Function::New(env, TimerfdGettime, "timerfdGettime"));
   exports.Set("kcmpEpollTfd", Napi::Function::New(env, KcmpEpollTfd, "kcmpEpollTfd"));
 }
 

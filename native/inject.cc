@@ -5,8 +5,11 @@
 //   ─► PTRACE_SINGLESTEP ─► SIGTRAP stop at syscall exit ─► read rax ─► put regs back.
 //
 // The target's memory is never written. Its sigmask is left alone: a signal that arrives
-// while we step is suppressed at its delivery stop and sent again with tkill once the
-// registers are back, so it stays pending exactly as if it had arrived a moment later.
+// while we step is suppressed at its delivery stop and queued again once the registers are
+// back, so it stays pending exactly as if it had arrived a moment later. It is queued again
+// with its siginfo (rt_tgsigqueueinfo) where the kernel lets another process do that (a POSIX
+// timer's signal keeps its si_value and timer id, a sigqueue()'s its value); otherwise
+// (kill, tkill, kernel signals) with tkill, as before.
 #include <signal.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -15,6 +18,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <vector>
 
 #include "common.h"
@@ -37,11 +42,47 @@ static int WaitStop(int pid) {
   }
 }
 
+// A signal taken at a delivery stop, to be queued again.
+struct Deferred {
+  int sig;
+  bool haveInfo;
+  siginfo_t info;
+};
+
+static Deferred TakeSignal(int pid, int sig) {
+  Deferred d{sig, false, {}};
+  d.haveInfo = ptrace(PTRACE_GETSIGINFO, pid, 0, &d.info) == 0;
+  return d;
+}
+
+static int TgidOf(int tid) {
+  char path[64], line[128];
+  snprintf(path, sizeof path, "/proc/%d/status", tid);
+  FILE* f = fopen(path, "re");
+  int tgid = -1;
+  if (!f) return -1;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "Tgid: %d", &tgid) == 1) break;
+  fclose(f);
+  return tgid;
+}
+
+// rt_tgsigqueueinfo refuses si_code >= 0 and SI_TKILL from another process (the kernel's
+// own and kill()'s source info cannot be forged): those go back with tkill.
+static void Requeue(int tid, const Deferred& d) {
+  if (d.haveInfo && d.info.si_code < 0 && d.info.si_code != SI_TKILL) {
+    int tgid = TgidOf(tid);
+    siginfo_t info = d.info;
+    if (tgid > 0 && syscall(SYS_rt_tgsigqueueinfo, tgid, tid, d.sig, &info) == 0) return;
+  }
+  syscall(SYS_tkill, tid, d.sig);
+}
+
 static bool IsFault(int sig) { return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE; }
 
 // Runs the syscall; returns the raw rax. `saved` must hold the thread's registers.
 static int64_t Run(int pid, const user_regs_struct& saved, uint64_t ip, uint64_t nr, const uint64_t* a,
-                   std::vector<int>& deferred) {
+                   std::vector<Deferred>& deferred) {
   user_regs_struct r = saved;
   r.rip = ip;
   r.rax = nr;
@@ -64,7 +105,7 @@ static int64_t Run(int pid, const user_regs_struct& saved, uint64_t ip, uint64_t
     if (ptrace(PTRACE_GETREGS, pid, 0, &now) == -1) throw InjectError{errno, "ptrace(PTRACE_GETREGS)"};
     if (sig == SIGTRAP && now.rip == ip + 2) return (int64_t)now.rax;
     if (IsFault(sig) && now.rip == ip) throw InjectError{EFAULT, "injected syscall faulted at its instruction"};
-    if (sig != SIGTRAP) deferred.push_back(sig);
+    if (sig != SIGTRAP) deferred.push_back(TakeSignal(pid, sig));
   }
 }
 
@@ -83,7 +124,7 @@ static int Park(int pid) {
     if (!WIFSTOPPED(status)) return ESRCH;
     if ((status >> 16) == PTRACE_EVENT_STOP) return 0;
     // A signal arriving meanwhile stays pending (queued again), as during the injection.
-    if ((status >> 16) == 0 && WSTOPSIG(status) != SIGTRAP) syscall(SYS_tkill, pid, WSTOPSIG(status));
+    if ((status >> 16) == 0 && WSTOPSIG(status) != SIGTRAP) Requeue(pid, TakeSignal(pid, WSTOPSIG(status)));
     if (ptrace(PTRACE_CONT, pid, 0, 0) == -1) return errno;
   }
   return EAGAIN;
@@ -105,7 +146,7 @@ static Napi::Value InjectSyscall(const Napi::CallbackInfo& info) {
   }
   user_regs_struct saved;
   if (ptrace(PTRACE_GETREGS, pid, 0, &saved) == -1) ThrowErrno(env, errno, Call("ptrace(PTRACE_GETREGS)", pid));
-  std::vector<int> deferred;
+  std::vector<Deferred> deferred;
   int64_t result = 0;
   InjectError failure{0, nullptr};
   try {
@@ -115,7 +156,7 @@ static Napi::Value InjectSyscall(const Napi::CallbackInfo& info) {
   }
   // Put everything back even after a failure, so the caller can still detach cleanly.
   int restoreErr = ptrace(PTRACE_SETREGS, pid, 0, &saved) == -1 ? errno : 0;
-  for (int sig : deferred) syscall(SYS_tkill, pid, sig);
+  for (const Deferred& d : deferred) Requeue(pid, d);
   if (!restoreErr) restoreErr = Park(pid);
   if (failure.what) ThrowErrno(env, failure.err, std::string(failure.what) + "(" + std::to_string(pid) + ", nr " + std::to_string(nr) + ")");
   if (restoreErr) ThrowErrno(env, restoreErr, Call("ptrace(PTRACE_SETREGS)", pid));

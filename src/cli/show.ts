@@ -50,7 +50,8 @@ export function renderSummary(s: SetSummary): string[] {
       out.push(`    ${v.start}-${v.end} ${v.prot} ${mib(v.sizeBytes).padStart(11)} ${v.kind.padEnd(12)} ${v.name}${pages ? `  [${pages}]` : ''}`);
     }
     out.push(`  fds (${p.fds.length}):`);
-    for (const f of p.fds) out.push(`    ${String(f.fd).padStart(4)} ${f.kind.padEnd(10)} ${f.flags} ${f.target}${f.pos ? ` @${f.pos}` : ''}`);
+    for (const f of p.fds) out.push(`    ${String(f.fd).padStart(4)} ${f.kind.padEnd(10)} ${f.flags} ${f.target}${f.pos ? ` @${f.pos}` : ''}${f.detail ? `: ${f.detail}` : ''}`);
+    if (p.timers.length) out.push(`  timers (${p.timers.length}):`, ...p.timers.map((t) => `    ${t}`));
   }
   if (s.notes.length) out.push('', 'notes:', ...s.notes.map((n) => `  ${n}`));
   if (s.foreignFiles.length) out.push('', `files that are not part of an image set: ${s.foreignFiles.join(', ')}`);

@@ -23,12 +23,10 @@ import { saveGhost } from './fds/ghost.js';
 import { collectInet } from './fds/inet.js';
 import { collectInotify } from './fds/inotify.js';
 import { collectMemfd, isMemfd } from './fds/memfd.js';
-import { fifoContent, fifoHeldOutside, teePipe } from './fds/pipes.js';
+import { fifoContent, holderNames, holdersOf, teePipe } from './fds/pipes.js';
 import { sockKind } from './fds/sock-options.js';
 import { collectUnix, type UnixPeers } from './fds/unix.js';
 import { describeSocketFamily, describeTarget } from './fds/unsupported.js';
-
-export { readFdinfo, type FdInfo } from './fds/common.js';
 
 const DELETED = ' (deleted)';
 /** Character devices that are the same everywhere and reopen by path. */
@@ -100,10 +98,7 @@ function collectAll(ctx: FdCollectContext, raw: RawFd[], o: FilesOptions): Colle
   const bothEnds = (target: string) => pipeEnds.get(target)!.size === 2;
   // The unix sockets of the process, as sock_diag sees them: asked once, when the first one comes.
   let peers: UnixPeers | undefined;
-  const unixPeers = (): UnixPeers => {
-    const inodes = new Set(raw.flatMap((r) => SOCKET.exec(r.target)?.slice(1).map(Number) ?? []));
-    return (peers ??= { diag: unixDiag(inodes) });
-  };
+  const unixPeers = (): UnixPeers => (peers ??= { diag: unixDiag(new Set(raw.flatMap((r) => SOCKET.exec(r.target)?.slice(1).map(Number) ?? []))) });
   const fds: FdEntry[] = [];
   let ghostBytes = 0;
   const dataTaken = new Set<string>();
@@ -126,7 +121,9 @@ function collectAll(ctx: FdCollectContext, raw: RawFd[], o: FilesOptions): Colle
       const id = Number(/\d+/.exec(target)![0]);
       if (!bothEnds(target)) {
         // CRIU's way: the dump records it, the restore takes the end the user gives.
-        ctx.notes.push(`fd ${fd} is one end of ${target}, whose other end is outside the process: restore it with --inherit-fd fd[N]:${target}`);
+        const holders = holdersOf(pid, target);
+        const by = holders.length ? ` (${holderNames(holders)})` : '';
+        ctx.notes.push(`fd ${fd} is one end of ${target}, whose other end is outside the process${by}: restore it with --inherit-fd fd[N]:${target}`);
         fds.push({ ...base, kind: 'pipe', pipe: { id, size: 0, outside: true } });
       } else if ((info.flags & O.ACCMODE) === O.RDONLY && !dataTaken.has(target)) {
         dataTaken.add(target);
@@ -158,7 +155,7 @@ function collectAll(ctx: FdCollectContext, raw: RawFd[], o: FilesOptions): Colle
     } else if (st.isFIFO()) {
       const first = !dataTaken.has(target);
       dataTaken.add(target);
-      const heldOutside = first && fifoHeldOutside(pid, target, st);
+      const heldOutside = first && holdersOf(pid, target, st).length > 0;
       const { size, data } = first && !heldOutside ? fifoContent(pid, fd) : { size: 0, data: Buffer.alloc(0) };
       fds.push({ ...base, kind: 'fifo', path: target, fifo: { id: st.ino, size, ...(data.length ? { data: data.toString('base64') } : {}), ...(heldOutside ? { heldOutside } : {}) } });
     } else if (!st.isFile()) {
@@ -176,6 +173,7 @@ function collectAll(ctx: FdCollectContext, raw: RawFd[], o: FilesOptions): Colle
       fds.push({ ...base, kind: 'reg', path: target, pos: info.pos });
     }
   }
+  for (const e of fds) ctx.log.debug(`pid ${pid} fd ${e.fd}: ${e.kind}${e.dupOf !== undefined ? ` (dup of ${e.dupOf})` : ''} ${e.target}`);
   return { files: { pid, fds }, ghostBytes, notes: ctx.notes };
 }
 
@@ -198,7 +196,7 @@ function collectAnon(ctx: FdCollectContext, base: Base, name: string, info: FdIn
     case 'eventpoll':
       return { ...base, kind: 'epoll', epoll: collectEpoll(ctx, fd, info.text) };
     case 'timerfd':
-      return { ...base, kind: 'timerfd', timerfd: collectTimerfd(ctx, fd, info.text) };
+      return { ...base, kind: 'timerfd', timerfd: collectTimerfd(ctx, fd) };
     case 'signalfd':
       return { ...base, kind: 'signalfd', signalfd: collectSignalfd(ctx, fd, info.text) };
     case 'inotify':

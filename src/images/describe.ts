@@ -1,5 +1,6 @@
 // What an image set holds, as data for `criu-ts show` (the CLI renders it; --json prints it).
 import { kindOf } from './registry.js';
+import { fdDetail, timerLines } from './describe-fds.js';
 import { listFiles, loadChain, type ImageSet } from './imageset.js';
 import { addr } from './mm.js';
 import { PAGE, RangeKind } from './pagemap.js';
@@ -28,7 +29,10 @@ export interface ProcessSummary {
   comm: string;
   threads: number[];
   vmas: VmaSummary[];
-  fds: Array<{ fd: number; kind: string; target: string; flags: string; pos?: number }>;
+  /** detail: the kind's saved state in words ("stream listening on /run/x.sock, backlog 5" ...). */
+  fds: Array<{ fd: number; kind: string; target: string; flags: string; pos?: number; detail?: string }>;
+  /** Armed interval and POSIX timers, one line each. */
+  timers: string[];
   pages: { ranges: number; frames: number; rawBytes: number; storedBytes: number; ratio: number };
 }
 
@@ -77,6 +81,7 @@ function describeProcess(set: ImageSet, pid: number): ProcessSummary {
       threads: [],
       vmas: [],
       fds: [],
+      timers: [],
       pages: { ranges: 0, frames: 0, rawBytes: 0, storedBytes: 0, ratio: 0 },
     };
   }
@@ -121,7 +126,9 @@ function describeProcess(set: ImageSet, pid: number): ProcessSummary {
         target: f.path ?? f.target,
         flags: flagString(f.flags) + (f.cloexec ? '|O_CLOEXEC' : ''),
         ...(f.pos !== undefined ? { pos: f.pos } : {}),
+        ...(fdDetail(f) ? { detail: fdDetail(f) } : {}),
       })),
+      timers: timerLines(set.timers.get(pid)),
       pages: {
         ranges: ix.ranges.length,
         frames: ix.frames.length,

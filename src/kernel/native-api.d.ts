@@ -141,6 +141,8 @@ export interface NativeApi {
   ioctlBuffer(fd: number, request: Num, buffer: Buffer): number;
   /** clock_gettime(clockid) in nanoseconds. */
   clockGettime(clockid: number): bigint;
+  /** timerfd_gettime in nanoseconds; brings an expired periodic timer up to date, as a read would. */
+  timerfdGettime(fd: number): { interval: bigint; value: bigint };
   /** kcmp(pid1, pid2, KCMP_EPOLL_TFD, fd1, {epfd, tfd, toff}): 0 when fd1 is the file the epoll item watches. */
   kcmpEpollTfd(pid1: number, pid2: number, fd1: number, epfd: number, tfd: number, toff: number): number;
 

@@ -74,6 +74,24 @@ describe('syscall injection', () => {
     expect(getReg(native.ptraceGetRegs(pid), 'rip').toString(16)).toBe(before.rip!.slice(2));
   });
 
+  it('a signal that arrives during the injection keeps its siginfo (a sigqueue value, a timer id)', () => {
+    const pid = procs.stub();
+    const r = Remote.forThread(pid);
+    r.withScratch(4096, (addr) => {
+      // The stub queues itself SIGUSR1 with SI_QUEUE and a value; it becomes deliverable at
+      // that very syscall's exit, inside the injection, and must stay pending as it was.
+      const info = Buffer.alloc(128);
+      info.writeInt32LE(SIG.USR1, 0);
+      info.writeInt32LE(-1 /* SI_QUEUE */, 8);
+      info.writeBigUInt64LE(0x1234n, 24); // si_value
+      native.processVmWritev(pid, info, 0, [addr, 128]);
+      r.call(SYS.rt_tgsigqueueinfo, 'rt_tgsigqueueinfo', pid, pid, SIG.USR1, addr);
+    });
+    const pending = native.ptracePeekSiginfo(pid, 0, 8, false);
+    expect(pending.length).toBe(128);
+    expect([pending.readInt32LE(0), pending.readInt32LE(8), pending.readBigUInt64LE(24)]).toEqual([SIG.USR1, -1, 0x1234n]);
+  });
+
   it('fails with ESRCH on a thread that is not traced', () => {
     expect(errCode(() => native.injectSyscall(1, 0, SYS.getpid))).toBe('ESRCH');
   });

@@ -5,7 +5,7 @@
 import { CriuError } from '../../errors.js';
 import type { FdEntry } from '../../images/files.js';
 import { native } from '../../kernel/native.js';
-import { bootId, hex64, refused, requireField, type FdCollectContext } from './common.js';
+import { bootId, hex64, readFdinfo, refused, requireField, type FdCollectContext } from './common.js';
 
 type State<K extends keyof FdEntry> = NonNullable<FdEntry[K]>;
 
@@ -21,29 +21,24 @@ export function collectSignalfd(ctx: FdCollectContext, fd: number, text: string)
   return { mask: hex64(requireField(text, 'sigmask', `signalfd at fd ${fd} of pid ${ctx.pid}`)) };
 }
 
-const TIMESPEC = /^\((\d+), (\d+)\)$/;
-
-function timespecField(text: string, key: string, what: string): { sec: number; nsec: number } {
-  const m = TIMESPEC.exec(requireField(text, key, what));
-  if (!m) throw new CriuError('ENOTSUP', `${what}: cannot read ${key} in fdinfo`);
-  return { sec: Number(m[1]), nsec: Number(m[2]) };
-}
-
 const NS = 1_000_000_000n;
 const TFD_TIMER_ABSTIME = 1;
 
-export function collectTimerfd(ctx: FdCollectContext, fd: number, text: string): State<'timerfd'> {
+export function collectTimerfd(ctx: FdCollectContext, fd: number): State<'timerfd'> {
   const what = `timerfd at fd ${fd} of pid ${ctx.pid}`;
+  // fdinfo shows an expired periodic timer as 0 left until something reads it; gettime
+  // brings it up to date first (next expiry, missed ticks added), as the process's next read
+  // would. Then fdinfo has the ticks that go with it.
+  const t = ctx.withFd(fd, (ours) => native.timerfdGettime(ours));
+  const text = readFdinfo(ctx.pid, fd).text;
   const clockid = Number(requireField(text, 'clockid', what));
   const flags = parseInt(requireField(text, 'settime flags', what), 8);
-  const value = timespecField(text, 'it_value', what);
-  const interval = timespecField(text, 'it_interval', what);
-  const state: State<'timerfd'> = { clockid, flags, ticks: Number(requireField(text, 'ticks', what)), value, interval };
-  if (flags & TFD_TIMER_ABSTIME && (value.sec || value.nsec)) {
-    // fdinfo shows the time left; an absolute timer keeps its deadline in its own clock
-    // (restored as is on the same boot, see src/restore/fds/anon.ts).
-    const at = native.clockGettime(clockid) + BigInt(value.sec) * NS + BigInt(value.nsec);
-    state.deadline = { sec: Number(at / NS), nsec: Number(at % NS) };
+  const ts = (ns: bigint) => ({ sec: Number(ns / NS), nsec: Number(ns % NS) });
+  const state: State<'timerfd'> = { clockid, flags, ticks: Number(requireField(text, 'ticks', what)), value: ts(t.value), interval: ts(t.interval) };
+  if (flags & TFD_TIMER_ABSTIME && t.value) {
+    // An absolute timer keeps its deadline in its own clock (restored as is on the same
+    // boot, see src/restore/fds/anon.ts).
+    state.deadline = ts(native.clockGettime(clockid) + t.value);
     state.bootId = bootId();
   }
   return state;

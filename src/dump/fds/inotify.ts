@@ -39,7 +39,7 @@ export function collectInotify(ctx: FdCollectContext, fd: number, text: string):
       const point = mounts.get(dev);
       if (point === undefined) throw refused(ctx.pid, fd, what, `watch ${wd} is on device ${dev}, which no mount here shows`);
       let mfd = mountFds.get(dev);
-      if (mfd === undefined) mountFds.set(dev, (mfd = openSync(point, O_PATH | constants.O_DIRECTORY)));
+      if (mfd === undefined) mountFds.set(dev, (mfd = openSync(point, constants.O_RDONLY | constants.O_DIRECTORY))); // not O_PATH: open_by_handle_at refuses those
       let path: string;
       const handle = Buffer.from(m[7], 'hex');
       let hfd: number;

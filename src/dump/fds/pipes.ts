@@ -2,7 +2,7 @@
 // A FIFO is reopened by path at restore; its data is saved unless processes outside hold it
 // open too (then the pipe, data and all, outlives the dump, and a restore on this host finds
 // it again by the path).
-import { closeSync, openSync, readdirSync, readlinkSync, readSync, statSync, type Stats } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statSync, type Stats } from 'node:fs';
 import { constants } from 'node:fs';
 import { hasCode, native } from '../../kernel/native.js';
 import { O } from '../../kernel/syscalls.js';
@@ -43,8 +43,12 @@ export function fifoContent(pid: number, fd: number): { size: number; data: Buff
   }
 }
 
-/** Whether a process other than pid (and us) has the FIFO open: a scan of every /proc/P/fd. */
-export function fifoHeldOutside(pid: number, path: string, st: Stats): boolean {
+/**
+ * The processes other than pid (and us) that have `link` open (a /proc/P/fd link text: a
+ * FIFO's path, "pipe:[ID]"), by a scan of every /proc/P/fd; `st`, when given, must match too.
+ */
+export function holdersOf(pid: number, link: string, st?: Stats): number[] {
+  const out: number[] = [];
   for (const p of readdirSync('/proc')) {
     if (!/^\d+$/.test(p) || Number(p) === pid || Number(p) === process.pid) continue;
     let fds: string[];
@@ -56,13 +60,29 @@ export function fifoHeldOutside(pid: number, path: string, st: Stats): boolean {
     for (const f of fds) {
       try {
         // The link text first (cheap); the inode decides.
-        if (readlinkSync(`/proc/${p}/fd/${f}`) !== path) continue;
-        const o = statSync(`/proc/${p}/fd/${f}`);
-        if (o.ino === st.ino && o.dev === st.dev) return true;
+        if (readlinkSync(`/proc/${p}/fd/${f}`) !== link) continue;
+        if (st) {
+          const o = statSync(`/proc/${p}/fd/${f}`);
+          if (o.ino !== st.ino || o.dev !== st.dev) continue;
+        }
+        out.push(Number(p));
+        break;
       } catch {
         /* closed meanwhile */
       }
     }
   }
-  return false;
+  return out;
+}
+
+export function holderNames(pids: number[]): string {
+  return pids
+    .map((p) => {
+      try {
+        return `pid ${p} (${readFileSync(`/proc/${p}/comm`, 'utf8').trim()})`;
+      } catch {
+        return `pid ${p}`;
+      }
+    })
+    .join(', ');
 }

@@ -9,7 +9,8 @@
 // bound to a path or an abstract name; bound or unbound unconnected sockets; datagram
 // sockets connected to a named socket outside (/dev/log); a connection whose peer was closed.
 // Refused: a stream connection to a socket outside the process, connections waiting to be
-// accepted, datagrams queued from senders that cannot be recreated, fds in flight (SCM_RIGHTS).
+// accepted, datagrams queued by senders the socket is not connected back to (only the other
+// end of a connection can put data back), fds in flight (SCM_RIGHTS).
 import { lstatSync } from 'node:fs';
 import type { FdEntry } from '../../images/files.js';
 import { hasCode, native } from '../../kernel/native.js';
@@ -63,7 +64,8 @@ export function collectUnix(ctx: FdCollectContext, fd: number, ours: number, k: 
     return s;
   }
 
-  if (d.peer !== undefined || d.state === TCP_STATE.ESTABLISHED) {
+  // A datagram socket that others connected to shows as established too: only a peer of its own makes it connected.
+  if (d.peer !== undefined || (type !== 'dgram' && d.state === TCP_STATE.ESTABLISHED)) {
     s.state = 'connected';
     const peer = d.peer ?? 0;
     if (peer && peers.diag.has(peer)) {
@@ -87,9 +89,10 @@ export function collectUnix(ctx: FdCollectContext, fd: number, ours: number, k: 
   // An unconnected stream socket has no queue to read (recv would say so).
   const queue = s.state === 'connected' || type === 'dgram' ? peekQueue(ours, type) : [];
   if (queue.length) {
-    // Data can only be put back by the other end of the connection.
-    if (s.peer === undefined && !s.peerGone) {
-      throw refused(ctx.pid, fd, what, `${queue.reduce((n, b) => n + b.length, 0)} bytes queued from senders outside the process cannot be put back: not supported yet`);
+    // Data can only be put back by the other end of a connection both ends of which are ours.
+    const mutual = s.peer !== undefined && peers.diag.get(s.peer)?.peer === ino;
+    if (!mutual && !s.peerGone) {
+      throw refused(ctx.pid, fd, what, `${queue.reduce((n, b) => n + b.length, 0)} bytes are queued on it by senders it is not connected back to, which a restore cannot put back: not supported yet`);
     }
     s.queue = queue.map((b) => b.toString('base64'));
   }

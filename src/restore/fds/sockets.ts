@@ -105,6 +105,7 @@ function restoreUnix(ctx: FdRestoreContext, entries: FdEntry[]): void {
     if (u.state === 'connected' && !u.peerName) continue;
     const fd = newSocket(u);
     configure(e, fd, true);
+    if (u.peerName) connectTo(fd, u.peerName, `fd ${e.fd}`);
     made.set(u.ino, fd);
   }
   // 2. Connections with both ends here (or a peer that was closed).
