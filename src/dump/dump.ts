@@ -34,7 +34,7 @@ import { freezeTree, live, thawTree, type TreeProc } from './tree.js';
 import type { Files } from '../images/files.js';
 import type { Mm } from '../images/mm.js';
 import { copyPlanned, plan } from './pass.js';
-import { acquireTracking, endTracking, waitTrackerGone, type TrackingInfo } from './tracking.js';
+import { acquireTracking, endAllTracking, endTracking, type TrackingInfo } from './tracking.js';
 
 export interface DumpResult {
   pid: number;
@@ -66,15 +66,15 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
   const notes: string[] = [];
   createImageDir(dir);
   const parent: Parent | undefined = opts.prevImagesDir ? await stage(ctx, 'parent', pid, () => openParent(dir, opts.prevImagesDir!, pid)) : undefined;
-  let trackingInfo: TrackingInfo | undefined = parent?.inventory.tracking;
-  let uffd: number | undefined;
-  if (trackingInfo) {
-    const got = acquireTracking(trackingInfo, pid);
-    if ('fd' in got) uffd = got.fd;
+  // Each process of a chain has its own tracker; the dump takes each one's uffd back.
+  const trackingInfos: TrackingInfo[] = parent?.inventory.tracking ?? [];
+  const uffds = new Map<number, number>();
+  for (const info of trackingInfos) {
+    const got = acquireTracking(info, info.targetPid);
+    if ('fd' in got) uffds.set(info.targetPid, got.fd);
     else {
-      notes.push(`write tracking was lost (${got.lost}): every page is saved in this dump`);
+      notes.push(`write tracking of ${info.targetPid} was lost (${got.lost}): all of it is saved in this dump`);
       log.warn(notes[notes.length - 1]!);
-      trackingInfo = undefined;
     }
   }
   const pool = new CompressPool(opts.compressionLevel ?? 3, opts.compressThreads);
@@ -94,11 +94,12 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
 
     await stage(ctx, 'pages', pid, async () => {
       for (const p of procs) {
-        const tracked = p.pid === pid && uffd !== undefined;
+        const uffd = uffds.get(p.pid);
+        const tracked = uffd !== undefined;
         const input = {
           pid: p.pid,
           vmas: collected.get(p.pid)!.mm.vmas,
-          tracking: tracked ? { fd: uffd! } : undefined,
+          tracking: tracked ? { fd: uffd } : undefined,
           parent: tracked ? parent?.pages.get(p.pid) : undefined,
           dir,
           pool,
@@ -150,9 +151,9 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     faultPoint(ctx, 'before-kill');
 
     // The chain ends here: no tracker, no registration, no write protection stays behind.
-    if (uffd !== undefined) endTracking(trackingInfo, uffd);
-    uffd = undefined;
-    await waitTrackerGone(trackingInfo);
+    for (const fd of uffds.values()) endTracking(undefined, fd);
+    uffds.clear();
+    await endAllTracking(trackingInfos);
     complete = true; // from here on the set stands: the processes are about to be killed
     if (opts.leaveRunning) thawTree(tree);
     else killTree(procs.map((p) => p.frozen), log);
@@ -161,7 +162,7 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     return { pid, imagesDir: dir, stats: ctx.stats, killed: !opts.leaveRunning, notes };
   } finally {
     await pool.close();
-    if (uffd !== undefined) endTracking(undefined, uffd); // our copy only: the tracker keeps the chain
+    for (const fd of uffds.values()) endTracking(undefined, fd); // our copies only: the trackers keep the chain
     if (!done && tree.length) {
       thawTree(tree);
       log.warn(`dump of ${pid} failed; the process${tree.length > 1 ? 'es were' : ' was'} left running`);

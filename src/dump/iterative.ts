@@ -17,7 +17,7 @@ import { timer } from './context.js';
 import { dump, type DumpResult } from './dump.js';
 import { preDump } from './predump.js';
 import { loadImageSet } from '../images/imageset.js';
-import { endTracking, waitTrackerGone } from './tracking.js';
+import { endAllTracking } from './tracking.js';
 
 export interface IterativeOptions extends Omit<DumpOptions, 'prevImagesDir'> {
   /** Pre-dump passes at most (the final dump comes on top). */
@@ -181,9 +181,7 @@ async function endChain(dir: string, passes: PassReport[], log: Logger): Promise
   const last = passes[passes.length - 1];
   if (!last) return;
   try {
-    const info = loadImageSet(join(dir, last.dir)).inventory.tracking;
-    endTracking(info);
-    await waitTrackerGone(info);
+    await endAllTracking(loadImageSet(join(dir, last.dir)).inventory.tracking);
     log.warn(`the iterative dump failed: write tracking of the process was ended`);
   } catch (e) {
     log.warn(`could not end the write tracking of ${join(dir, last.dir)}: ${(e as Error).message}`);

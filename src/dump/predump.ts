@@ -7,14 +7,14 @@
 //   next pass: take the uffd from the tracker ─► WP scan: the written set, re-protected in
 //      the same step ─► register and arm new VMAs ─► copy the written pages while it runs
 // Pages written during a copy are written after their protection: the next pass has them.
-import { closeSync } from 'node:fs';
+import { closeSync, readFileSync } from 'node:fs';
 import type { Logger } from '../log.js';
 import type { ProgressFn } from '../progress.js';
 import { CompressPool } from '../images/compress-pool.js';
 import { createImageDir, syncDir } from '../images/io.js';
 import { writeMm } from '../images/mm.js';
 import { writePstree } from '../images/pstree.js';
-import { readMaps, readSmaps, readStat } from '../kernel/procfs.js';
+import { listTasks, readMaps, readSmaps, readStat } from '../kernel/procfs.js';
 import { Remote, findSyscallInsn } from '../kernel/remote.js';
 import { newInventory, openParent, writeInventory, type Parent } from './chain.js';
 import { classifyVma } from './collect-mm.js';
@@ -22,7 +22,7 @@ import { timer, type DumpContext, type Stats } from './context.js';
 import { stage } from './dump.js';
 import { freezeProcess, thaw, type Frozen } from './freeze.js';
 import { copyPlanned, plan, type PassInput } from './pass.js';
-import { acquireTracking, createTrackingUffd, endTracking, spawnTracker, waitTrackerGone, type TrackingInfo } from './tracking.js';
+import { acquireTracking, createTrackingUffd, endAllTracking, spawnTracker, type TrackingInfo } from './tracking.js';
 import { loadImageSet } from '../images/imageset.js';
 import { CriuError } from '../errors.js';
 
@@ -49,102 +49,132 @@ export interface PreDumpResult {
 
 export async function preDump(opts: PreDumpOptions, log: Logger, fault?: string): Promise<PreDumpResult> {
   const ctx: DumpContext = { opts: { ...opts }, log, stats: {}, fault };
-  const pid = opts.pid;
+  const root = opts.pid;
   const dir = opts.imagesDir;
   const total = timer();
   const notes: string[] = [];
   createImageDir(dir);
-  const parent: Parent | undefined = opts.prevImagesDir ? await stage(ctx, 'parent', pid, () => openParent(dir, opts.prevImagesDir!, pid)) : undefined;
-  let info: TrackingInfo | undefined = parent?.inventory.tracking;
-  let uffd: number | undefined;
-  let fresh: { fd: number; userModeOnly: boolean } | undefined;
-  if (parent && !info) notes.push('the parent pass has no write tracking: every page is saved again');
-  if (info) {
-    const got = acquireTracking(info, pid);
-    if ('fd' in got) uffd = got.fd;
-    else {
-      notes.push(`write tracking was lost (${got.lost}): this pass saves every page and starts tracking afresh`);
-      info = undefined;
-    }
+  const parent: Parent | undefined = opts.prevImagesDir ? await stage(ctx, 'parent', root, () => openParent(dir, opts.prevImagesDir!, root)) : undefined;
+  if (parent && !parent.inventory.tracking?.length) notes.push('the parent pass has no write tracking: every page is saved again');
+  // The tree as it is now; each process is tracked by a tracker of its own.
+  const tree = listTree(root);
+  const uffds = new Map<number, number>();
+  const fresh = new Map<number, { fd: number; userModeOnly: boolean }>();
+  for (const p of tree) {
+    const info = parent?.inventory.tracking?.find((t) => t.targetPid === p.pid);
+    if (!info) continue;
+    const got = acquireTracking(info, p.pid);
+    if ('fd' in got) uffds.set(p.pid, got.fd);
+    else notes.push(`write tracking of ${p.pid} was lost (${got.lost}): this pass saves all of it and starts tracking afresh`);
   }
   for (const n of notes) log.warn(n);
   const pool = new CompressPool(opts.compressionLevel ?? 3, opts.compressThreads);
-  let frozen: Frozen | undefined;
+  const frozen: Frozen[] = [];
+  const trackers: TrackingInfo[] = [];
   try {
     let frozenMs = 0;
-    if (uffd === undefined) {
-      // Start tracking: the only moment the process is stopped in a pre-dump.
+    const untracked = tree.filter((p) => !uffds.has(p.pid));
+    if (untracked.length) {
+      // Start tracking: the only moment processes are stopped in a pre-dump, and only for
+      // the injection. Reading the layout, registering and arming (a WP scan of all memory:
+      // ~15 ms per GiB) need no stop: a page written before its arming is in the copy that
+      // follows it, one written after is in the next pass; a VMA that appears after the
+      // layout is read is new to the next pass (saved whole).
       await pool.warm(); // worker start-up before, not during, the freeze
-      await stage(ctx, 'freeze', pid, () => (frozen = freezeProcess(pid, log)));
-      const frozenAt = timer();
-      // maps, not smaps: smaps walks every page table (~30 ms for 4 GiB), not while it is stopped.
-      const maps = readMaps(pid);
-      fresh = await stage(ctx, 'track', pid, () => {
-        try {
-          return createTrackingUffd(new Remote(pid, findSyscallInsn(pid, maps)), pid);
-        } catch (e) {
-          throw new CriuError('ENOTSUP', `cannot track writes of ${pid}: ${(e as Error).message}`, { cause: e });
-        }
-      });
-      uffd = fresh.fd;
-      if (fresh.userModeOnly) notes.push('the process may not use kernel-mode userfaultfd: tracking in user-mode-only mode');
-      // Reading the layout, registering and arming (a WP scan of all memory: ~15 ms per GiB)
-      // need no stop: a page written before its arming is in the copy that follows it, one
-      // written after is in the next pass; a VMA that appears after the layout is read is new
-      // to the next pass (saved whole). So the stop lasts only for the injection, whatever the size.
-      thaw(frozen!);
-      frozen = undefined;
-      frozenMs = frozenAt();
-      const input: PassInput = { pid, vmas: readSmaps(pid).map((m) => classifyVma(pid, m)), tracking: { fd: uffd }, dir, pool, log };
-      const p = await stage(ctx, 'plan', pid, () => plan(input));
-      notes.push(...p.notes);
-      await finishPass(ctx, input, p);
-      writeMm(dir, { ...layoutOf(pid, input.vmas) });
-    } else {
+      for (const p of untracked) {
+        await stage(ctx, 'freeze', p.pid, () => frozen.push(freezeProcess(p.pid, log)));
+        const frozenAt = timer();
+        // maps, not smaps: smaps walks every page table (~30 ms for 4 GiB), not while it is stopped.
+        const maps = readMaps(p.pid);
+        const made = await stage(ctx, 'track', p.pid, () => {
+          try {
+            return createTrackingUffd(new Remote(p.pid, findSyscallInsn(p.pid, maps)), p.pid);
+          } catch (e) {
+            throw new CriuError('ENOTSUP', `cannot track writes of ${p.pid}: ${(e as Error).message}`, { cause: e });
+          }
+        });
+        fresh.set(p.pid, made);
+        uffds.set(p.pid, made.fd);
+        if (made.userModeOnly) notes.push(`${p.pid} may not use kernel-mode userfaultfd: tracking in user-mode-only mode`);
+        thaw(frozen.pop()!);
+        frozenMs = Math.max(frozenMs, frozenAt());
+      }
+    }
+    for (const p of tree) {
       const input: PassInput = {
-        pid,
-        vmas: readSmaps(pid).map((m) => classifyVma(pid, m)),
-        tracking: { fd: uffd },
-        parent: parent!.pages.get(pid),
+        pid: p.pid,
+        vmas: readSmaps(p.pid).map((m) => classifyVma(p.pid, m)),
+        tracking: { fd: uffds.get(p.pid)! },
+        parent: fresh.has(p.pid) ? undefined : parent?.pages.get(p.pid),
         dir,
         pool,
         log,
       };
-      const p = await stage(ctx, 'plan', pid, () => plan(input));
-      notes.push(...p.notes);
-      await finishPass(ctx, input, p);
-      writeMm(dir, layoutOf(pid, input.vmas));
+      const pl = await stage(ctx, 'plan', p.pid, () => plan(input));
+      notes.push(...pl.notes);
+      await finishPass(ctx, input, pl);
+      writeMm(dir, layoutOf(p.pid, input.vmas));
     }
-    const stat = readStat(pid);
-    writePstree(dir, { processes: [{ pid, ppid: Number(stat[4]), pgid: Number(stat[5]), sid: Number(stat[6]), threads: [pid] }] });
-    if (fresh) {
-      info = spawnTracker(fresh.fd, pid, fresh.userModeOnly);
-      log.debug(`tracker ${info.trackerPid} holds the userfaultfd of ${pid}`);
+    writePstree(dir, { processes: tree.map((p) => ({ pid: p.pid, ppid: p.ppid, pgid: p.pgid, sid: p.sid, threads: [p.pid] })) });
+    for (const p of tree) {
+      const made = fresh.get(p.pid);
+      if (made) {
+        const info = spawnTracker(made.fd, p.pid, made.userModeOnly);
+        trackers.push(info);
+        log.debug(`tracker ${info.trackerPid} holds the userfaultfd of ${p.pid}`);
+      } else {
+        trackers.push(parent!.inventory.tracking!.find((t) => t.targetPid === p.pid)!);
+      }
     }
-    closeSync(uffd);
-    uffd = undefined;
+    // Processes of the chain that are gone: their trackers end (their uffds hold nothing).
+    await endAllTracking(parent?.inventory.tracking?.filter((t) => !tree.some((p) => p.pid === t.targetPid)));
+    for (const fd of uffds.values()) closeSync(fd);
+    uffds.clear();
     ctx.stats.frozenMs = frozenMs;
+    ctx.stats.processes = tree.length;
     ctx.stats.totalMs = total();
     if (parent) {
       const sinceParent = Date.now() - Date.parse(parent.inventory.createdAt);
       if (sinceParent > 0) ctx.stats.dirtyPagesPerSec = (ctx.stats.pagesWritten ?? 0) / (sinceParent / 1000);
     }
-    writeInventory(dir, newInventory('pre-dump', pid, parent, { shellJob: false, leaveRunning: true }, ctx.stats, { tracking: info, ...(notes.length ? { notes } : {}) }));
+    const inv = newInventory('pre-dump', root, parent, { shellJob: false, leaveRunning: true }, ctx.stats, { tracking: trackers, ...(notes.length ? { notes } : {}) });
+    inv.pids = tree.map((p) => p.pid);
+    writeInventory(dir, inv);
     syncDir(dir);
-    log.info(`pre-dumped pid ${pid} to ${dir}: ${ctx.stats.pagesSaved} pages saved in ${total().toFixed(1)} ms (frozen ${frozenMs.toFixed(1)} ms)`);
-    return { pid, imagesDir: dir, stats: ctx.stats, notes, trackingStarted: !!fresh };
-  } catch (e) {
-    // A failed first pass must not leave a half-set-up registration behind.
-    if (fresh && uffd !== undefined) {
-      closeSync(uffd);
-      uffd = undefined;
-    }
-    throw e;
+    log.info(`pre-dumped pid ${root} to ${dir}: ${ctx.stats.pagesSaved} pages saved in ${total().toFixed(1)} ms (frozen ${frozenMs.toFixed(1)} ms)`);
+    return { pid: root, imagesDir: dir, stats: ctx.stats, notes, trackingStarted: fresh.size > 0 };
   } finally {
-    if (frozen) thaw(frozen);
-    if (uffd !== undefined) closeSync(uffd);
+    for (const f of frozen) thaw(f);
+    // Our copies; a failed pass also drops fresh registrations (no tracker took them).
+    for (const fd of uffds.values()) closeSync(fd);
     await pool.close();
   }
+}
+
+/** The live processes of the tree below root, breadth first, without stopping them. */
+function listTree(root: number): Array<{ pid: number; ppid: number; pgid: number; sid: number }> {
+  const out: Array<{ pid: number; ppid: number; pgid: number; sid: number }> = [];
+  const queue = [root];
+  while (queue.length) {
+    const pid = queue.shift()!;
+    let stat: string[];
+    try {
+      stat = readStat(pid);
+    } catch (e) {
+      if (pid === root) throw new CriuError('ESRCH', `process ${pid} does not exist`, { cause: e });
+      continue;
+    }
+    if (stat[3] === 'Z') continue;
+    out.push({ pid, ppid: Number(stat[4]), pgid: Number(stat[5]), sid: Number(stat[6]) });
+    for (const tid of listTasks(pid)) {
+      try {
+        queue.push(...readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
+      } catch {
+        /* thread gone */
+      }
+    }
+  }
+  return out;
 }
 
 async function finishPass(ctx: DumpContext, input: PassInput, p: ReturnType<typeof plan>): Promise<void> {
@@ -167,11 +197,10 @@ function layoutOf(pid: number, vmas: PassInput['vmas']) {
 /** `pre-dump --stop`: ends a chain's tracking without a dump. */
 export async function stopTracking(imagesDir: string, pid: number, log: Logger): Promise<{ stopped: boolean; reason?: string }> {
   const set = loadImageSet(imagesDir);
-  const info = set.inventory.tracking;
-  if (!info) return { stopped: false, reason: `${imagesDir} has no write tracking` };
+  const infos = set.inventory.tracking;
+  if (!infos?.length) return { stopped: false, reason: `${imagesDir} has no write tracking` };
   if (set.inventory.rootPid !== pid) throw new CriuError('EINVAL', `${imagesDir} is of process ${set.inventory.rootPid}, not ${pid}`);
-  endTracking(info);
-  const gone = await waitTrackerGone(info);
+  const gone = await endAllTracking(infos);
   log.info(`tracking of ${pid} ended`);
-  return gone ? { stopped: true } : { stopped: false, reason: `tracker ${info.trackerPid} did not exit` };
+  return gone ? { stopped: true } : { stopped: false, reason: `a tracker of ${infos.map((i) => i.targetPid).join(', ')} did not exit` };
 }

@@ -23,7 +23,7 @@ import type { Remote } from '../kernel/remote.js';
 import { UFFD } from '../kernel/syscalls.js';
 import { takeUffdFrom } from '../kernel/uffd.js';
 
-export type TrackingInfo = NonNullable<Inventory['tracking']>;
+export type TrackingInfo = NonNullable<Inventory['tracking']>[number];
 
 export const trackerPath = () => join(packageRoot(), 'build', 'Release', 'tracker');
 const TRACKER_FD = 3;
@@ -67,7 +67,7 @@ export function spawnTracker(uffd: number, targetPid: number, userModeOnly: bool
     const child = spawn(trackerPath(), [String(targetPid)], { stdio: ['ignore', 'ignore', 'ignore', uffd, pidfd], detached: true });
     child.unref();
     if (!child.pid) throw new CriuError('EAGAIN', 'could not start the tracker process');
-    return { trackerPid: child.pid, trackerStartTime: startTime(child.pid), trackerFd: TRACKER_FD, targetStartTime: startTime(targetPid), userModeOnly };
+    return { targetPid, trackerPid: child.pid, trackerStartTime: startTime(child.pid), trackerFd: TRACKER_FD, targetStartTime: startTime(targetPid), userModeOnly };
   } finally {
     closeSync(pidfd);
   }
@@ -114,6 +114,14 @@ export function endTracking(info: TrackingInfo | undefined, ourFd?: number): voi
   } finally {
     if (pidfd >= 0) closeSync(pidfd);
   }
+}
+
+/** Ends every tracker of a chain and waits until they are gone. */
+export async function endAllTracking(infos: readonly TrackingInfo[] | undefined): Promise<boolean> {
+  for (const i of infos ?? []) endTracking(i);
+  let all = true;
+  for (const i of infos ?? []) all = (await waitTrackerGone(i)) && all;
+  return all;
 }
 
 /** Waits (briefly) until the tracker has exited, so its uffd is really released. */

@@ -32,13 +32,17 @@ export const inventorySchema = obj({
    * holding the uffd between passes, and how to recognise it and the target again.
    */
   tracking: opt(
-    obj({
+    arr(
+      obj({
+      /** The tracked process (one tracker per process of the tree). */
+      targetPid: uint,
       trackerPid: uint,
       trackerStartTime: uint,
       trackerFd: uint,
       targetStartTime: uint,
       userModeOnly: bool,
     }),
+    ),
   ),
   /** Numbers only: durations in ms, sizes in bytes, counts. */
   stats: record(num),

@@ -1,4 +1,5 @@
 // Driving pre-dump chains through the CLI, and checking what they left behind.
+import { settle } from './fixture-cases.js';
 import { readFileSync } from 'node:fs';
 import { expect } from 'vitest';
 import type { SetSummary } from '../../src/images/describe.js';
@@ -50,6 +51,7 @@ export async function restoreAndVerify(dir: string, pid: number, cleanup: (pid: 
   await r.waitFor('err', /restored pid/);
   cleanup(pid);
   check?.();
+  await settle(pid);
   process.kill(pid, 'SIGTERM');
   const [code] = await r.exited;
   const verdict = r.out.find((l) => l.startsWith('PASS') || l.startsWith('FAIL')) ?? `no verdict: ${r.out.join('|')} ${r.err.join('|')}`;

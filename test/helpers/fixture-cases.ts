@@ -107,3 +107,16 @@ export function printedAddr(lines: readonly string[], name: string): number {
   if (!line) throw new Error(`no "addr ${name}" line in:\n${lines.join('\n')}`);
   return Number(BigInt(line.split(' ')[2]!));
 }
+
+/**
+ * Before a SIGTERM: waits until the process sleeps in its blocking call (see waitAsleep),
+ * or, for a victim that never sleeps (a busy loop that looks at its flag all the time), a
+ * little while. A SIGTERM that lands just before the blocking call would be missed.
+ */
+export async function settle(pid: number, maxMs = 3000): Promise<void> {
+  try {
+    await waitAsleep(pid, maxMs);
+  } catch {
+    /* busy: it sees the flag at once */
+  }
+}

@@ -1,5 +1,6 @@
 // `criu-ts dump --iterative`: the pre-dump loop run by the tool itself, its stop rules, its
 // progress and JSON, the chain it leaves (DIR/pre-N, parent of DIR), and its clean failure.
+import { settle } from '../helpers/fixture-cases.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -26,7 +27,7 @@ const iterative = (pid: number, dir: string, extra: string[] = [], env: NodeJS.P
 
 /** Trackers of the passes: reparented to this worker (a subreaper) once the CLI exits. */
 function trackerOf(dir: string): number {
-  return (JSON.parse(readFileSync(join(dir, 'inventory.json'), 'utf8')) as { tracking: { trackerPid: number } }).tracking.trackerPid;
+  return (JSON.parse(readFileSync(join(dir, 'inventory.json'), 'utf8')) as { tracking: Array<{ trackerPid: number }> }).tracking[0]!.trackerPid;
 }
 
 function gone(pid: number): boolean {
@@ -105,6 +106,7 @@ describe('dump --iterative', () => {
     for (const t of trackers) expect(gone(t)).toBe(true);
     expect(vmasWithFlag(pid, 'uw')).toEqual([]);
     expect(existsSync(join(base, 'inventory.json'))).toBe(false);
+    await settle(target.pid);
     target.kill('SIGTERM');
     expect(await target.waitFor(/^(PASS|FAIL)/)).toBe('PASS');
   });

@@ -2,6 +2,7 @@
 // unpacked (from a file, and through a pipe between two criu-ts processes) and restored, and
 // restored and shown straight from the archive; then the same cycle through the library API.
 // The fixture checks every word of its memory on SIGTERM: PASS means nothing was lost.
+import { settle } from '../helpers/fixture-cases.js';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
@@ -38,6 +39,7 @@ async function restoreAndVerify(args: string[]): Promise<void> {
   const r = startCli(['-v2', 'restore', ...args, '--shell-job']);
   await r.waitFor('err', /restored pid/);
   restored.push(pid);
+  await settle(pid);
   process.kill(pid, 'SIGTERM');
   const [code] = await r.exited;
   expect(r.out.find((l) => /^(PASS|FAIL)/.test(l)) ?? `no verdict: ${r.out.join('|')} ${r.err.join('|')}`).toBe('PASS');
