@@ -1,6 +1,7 @@
 // Process trees: a root with two children and a grandchild, a zombie, a child in its own
 // group and one in its own session, shared anonymous memory written by both sides; through
 // dump + restore, lazy restore, and a dump that leaves the tree running.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { native } from '../../src/kernel/native.js';
@@ -58,6 +59,33 @@ describe('process trees', () => {
       expect(code).toBe(0);
     });
   }
+
+  it('pre-dump, pre-dump, dump of the tree (a tracker per process), then lazy restore', async () => {
+    const images = tempDir();
+    cleanups.push(() => removeDir(images));
+    const { target, pids } = await startTree();
+    for (const pass of ['1', '2']) {
+      const r = await runCli(['pre-dump', '-t', String(target.pid), '-D', join(images, pass), ...(pass === '2' ? ['--prev-images-dir', '../1'] : []), '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).not.toMatch(/was lost/);
+      const inv = JSON.parse(readFileSync(join(images, pass, 'inventory.json'), 'utf8')) as { tracking: Array<{ targetPid: number; trackerPid: number }> };
+      expect(inv.tracking.map((t) => t.targetPid).sort()).toEqual(pids.filter((p) => p !== pids[4]).sort()); // all but the zombie
+      cleanups.push(() => inv.tracking.forEach((t) => killAndReap(t.trackerPid)));
+    }
+    await waitAsleep(target.pid);
+    const d = await runCli(['dump', '-t', String(target.pid), '-D', join(images, 'final'), '--prev-images-dir', '../2', '--shell-job', '--json']);
+    expect(d.code, d.stderr).toBe(0);
+    expect((JSON.parse(d.stdout) as { stats: Record<string, number> }).stats.pagesInParent).toBeGreaterThan(0);
+    await target.exited;
+    reapAll(pids);
+    const r = startCli(['-v2', 'restore', '-D', join(images, 'final'), '--shell-job', '--lazy']);
+    await r.waitFor('err', /restored pid \d+ and 4 more/);
+    await waitAsleep(target.pid);
+    process.kill(target.pid, 'SIGTERM');
+    const [code] = await r.exited;
+    expect(r.out.filter((l) => VERDICT.test(l)).at(-1), r.out.join(' | ')).toMatch(PASSED);
+    expect(code).toBe(0);
+  });
 
   it('dump --leave-running leaves the whole tree running and intact', async () => {
     const images = tempDir();
