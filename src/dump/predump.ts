@@ -7,14 +7,15 @@
 //   next pass: take the uffd from the tracker ─► WP scan: the written set, re-protected in
 //      the same step ─► register and arm new VMAs ─► copy the written pages while it runs
 // Pages written during a copy are written after their protection: the next pass has them.
-import { closeSync, readFileSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import type { Logger } from '../log.js';
 import type { ProgressFn } from '../progress.js';
 import { CompressPool } from '../images/compress-pool.js';
 import { createImageDir, syncDir } from '../images/io.js';
 import { writeMm } from '../images/mm.js';
 import { writePstree } from '../images/pstree.js';
-import { listTasks, readMaps, readSmaps, readStat } from '../kernel/procfs.js';
+import { readMaps, readSmaps } from '../kernel/procfs.js';
+import { listTree } from './tree.js';
 import { Remote, findSyscallInsn } from '../kernel/remote.js';
 import { newInventory, openParent, writeInventory, type Parent } from './chain.js';
 import { classifyVma } from './collect-mm.js';
@@ -151,31 +152,6 @@ export async function preDump(opts: PreDumpOptions, log: Logger, fault?: string)
   }
 }
 
-/** The live processes of the tree below root, breadth first, without stopping them. */
-function listTree(root: number): Array<{ pid: number; ppid: number; pgid: number; sid: number }> {
-  const out: Array<{ pid: number; ppid: number; pgid: number; sid: number }> = [];
-  const queue = [root];
-  while (queue.length) {
-    const pid = queue.shift()!;
-    let stat: string[];
-    try {
-      stat = readStat(pid);
-    } catch (e) {
-      if (pid === root) throw new CriuError('ESRCH', `process ${pid} does not exist`, { cause: e });
-      continue;
-    }
-    if (stat[3] === 'Z') continue;
-    out.push({ pid, ppid: Number(stat[4]), pgid: Number(stat[5]), sid: Number(stat[6]) });
-    for (const tid of listTasks(pid)) {
-      try {
-        queue.push(...readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
-      } catch {
-        /* thread gone */
-      }
-    }
-  }
-  return out;
-}
 
 async function finishPass(ctx: DumpContext, input: PassInput, p: ReturnType<typeof plan>): Promise<void> {
   const s = await stage(ctx, 'pages', input.pid, () => copyPlanned({ ...input, progress: ctx.opts.onProgress }, p, false));

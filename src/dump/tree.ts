@@ -18,7 +18,7 @@ export interface TreeProc {
   zombieStatus?: number;
 }
 
-function childrenOf(pid: number): number[] {
+export function childrenOf(pid: number): number[] {
   const out: number[] = [];
   for (const tid of listTasks(pid)) {
     try {
@@ -70,3 +70,23 @@ export function thawTree(procs: TreeProc[]): void {
 }
 
 export const live = (procs: TreeProc[]) => procs.filter((p): p is TreeProc & { frozen: Frozen } => !!p.frozen);
+
+/** The live processes below root, breadth first, without stopping them (pre-dump passes). */
+export function listTree(root: number): Array<Omit<TreeProc, 'frozen' | 'zombieStatus'>> {
+  const out: Array<Omit<TreeProc, 'frozen' | 'zombieStatus'>> = [];
+  const queue = [root];
+  while (queue.length) {
+    const pid = queue.shift()!;
+    let stat: string[];
+    try {
+      stat = readStat(pid);
+    } catch (e) {
+      if (pid === root) throw new CriuError('ESRCH', `process ${pid} does not exist`, { cause: e });
+      continue;
+    }
+    if (isZombie(stat)) continue;
+    out.push({ pid, ppid: Number(stat[4]), pgid: Number(stat[5]), sid: Number(stat[6]) });
+    queue.push(...childrenOf(pid));
+  }
+  return out;
+}

@@ -36,6 +36,17 @@ async function startTree(): Promise<{ target: Target; pids: number[] }> {
   return { target, pids };
 }
 
+/** Restores the tree in the foreground, SIGTERM to the root: its verdict covers the whole tree. */
+async function restoreAndVerify(dir: string, root: number, extra: string[]): Promise<void> {
+  const r = startCli(['-v2', 'restore', '-D', dir, '--shell-job', ...extra]);
+  await r.waitFor('err', /restored pid \d+ and 4 more/);
+  await waitAsleep(root);
+  process.kill(root, 'SIGTERM');
+  const [code] = await r.exited;
+  expect(r.out.filter((l) => VERDICT.test(l)).at(-1), r.out.join(' | ')).toMatch(PASSED);
+  expect(code).toBe(0);
+}
+
 describe('process trees', () => {
   for (const mode of ['eager', 'lazy'] as const) {
     it(`dump + ${mode} restore: every process with its pid, parent, group, session; the zombie; shared memory`, async () => {
@@ -50,13 +61,7 @@ describe('process trees', () => {
       const show = JSON.parse((await runCli(['show', '-D', join(images, 'd'), '--json'])).stdout) as { processes: Array<{ pid: number }> };
       expect(show.processes.map((p) => p.pid).sort()).toEqual([...pids].sort());
 
-      const r = startCli(['-v2', 'restore', '-D', join(images, 'd'), '--shell-job', ...(mode === 'lazy' ? ['--lazy'] : [])]);
-      await r.waitFor('err', /restored pid \d+ and 4 more/);
-      await waitAsleep(target.pid);
-      process.kill(target.pid, 'SIGTERM');
-      const [code] = await r.exited;
-      expect(r.out.filter((l) => VERDICT.test(l)).at(-1), r.out.join(' | ')).toMatch(PASSED);
-      expect(code).toBe(0);
+      await restoreAndVerify(join(images, 'd'), target.pid, mode === 'lazy' ? ['--lazy'] : []);
     });
   }
 
@@ -78,13 +83,7 @@ describe('process trees', () => {
     expect((JSON.parse(d.stdout) as { stats: Record<string, number> }).stats.pagesInParent).toBeGreaterThan(0);
     await target.exited;
     reapAll(pids);
-    const r = startCli(['-v2', 'restore', '-D', join(images, 'final'), '--shell-job', '--lazy']);
-    await r.waitFor('err', /restored pid \d+ and 4 more/);
-    await waitAsleep(target.pid);
-    process.kill(target.pid, 'SIGTERM');
-    const [code] = await r.exited;
-    expect(r.out.filter((l) => VERDICT.test(l)).at(-1), r.out.join(' | ')).toMatch(PASSED);
-    expect(code).toBe(0);
+    await restoreAndVerify(join(images, 'final'), target.pid, ['--lazy']);
   });
 
   it('dump --leave-running leaves the whole tree running and intact', async () => {

@@ -1,8 +1,7 @@
 // What every fd collector gets, and the pieces they share: fdinfo, taking an fd out of the
 // target for a moment, and the error that refuses an fd.
-import { closeSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { CriuError } from '../../errors.js';
-import { native } from '../../kernel/native.js';
 import type { Logger } from '../../log.js';
 
 export interface FdInfo {
@@ -44,26 +43,8 @@ export interface FdCollectContext {
   withFd<T>(fd: number, fn: (ours: number) => T): T;
 }
 
-/** A pidfd on the target for the whole collection, so each fd taken costs one call. */
-export class TargetFds {
-  private readonly pidfd: number;
-  constructor(pid: number) {
-    this.pidfd = native.pidfdOpen(pid);
-  }
-
-  with<T>(fd: number, fn: (ours: number) => T): T {
-    const ours = native.pidfdGetfd(this.pidfd, fd);
-    try {
-      return fn(ours);
-    } finally {
-      closeSync(ours);
-    }
-  }
-
-  close(): void {
-    closeSync(this.pidfd);
-  }
-}
+/** The fds of the process, taken into ours one at a time (see src/kernel/taken-fds.ts). */
+export { TakenFds as TargetFds } from '../../kernel/taken-fds.js';
 
 export function unsupported(pid: number, fd: number, what: string): CriuError {
   return new CriuError('ENOTSUP', `fd ${fd} of pid ${pid} is ${what}: not supported yet${fd <= 2 ? ' (use --shell-job for std fds)' : ''}`);

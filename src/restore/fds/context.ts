@@ -9,9 +9,7 @@
 // credentials, and epoll items its fd numbers); their configuration and data (socket options,
 // bind, queued bytes, memfd content) go through a copy taken with pidfd_getfd, which is the
 // same object.
-import { closeSync } from 'node:fs';
 import type { ImageSource } from '../../images/source.js';
-import { native } from '../../kernel/native.js';
 import { readRemote } from '../../kernel/remote.js';
 import { SYS } from '../../kernel/syscalls.js';
 import type { Logger } from '../../log.js';
@@ -45,26 +43,8 @@ export interface FdRestoreContext {
   withOurs<T>(stubFd: number, fn: (ours: number) => T): T;
 }
 
-/** A pidfd on the stub for the whole fd stage. */
-export class StubFds {
-  private readonly pidfd: number;
-  constructor(pid: number) {
-    this.pidfd = native.pidfdOpen(pid);
-  }
-
-  with<T>(stubFd: number, fn: (ours: number) => T): T {
-    const ours = native.pidfdGetfd(this.pidfd, stubFd);
-    try {
-      return fn(ours);
-    } finally {
-      closeSync(ours);
-    }
-  }
-
-  close(): void {
-    closeSync(this.pidfd);
-  }
-}
+/** The fds of the process, taken into ours one at a time (see src/kernel/taken-fds.ts). */
+export { TakenFds as StubFds } from '../../kernel/taken-fds.js';
 
 /** Writes all of data to the stub's fd by injected write(2)s, a scratch area at a time. */
 export function writeInStub(stub: Stub, fd: number, data: Buffer, what: string): void {
