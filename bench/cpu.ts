@@ -2,7 +2,6 @@
 // else used during each phase (system busy time minus our own process's), and wait for the
 // machine to be idle before a phase starts.
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 
 const USER_HZ = 100; // /proc/stat ticks per second on Linux
 
@@ -56,5 +55,3 @@ export async function waitIdle(maxWaitMs: number, threshold = 0.15, windowMs = 5
     if (waitedMs >= maxWaitMs) return { waitedMs, otherCores, idle: false };
   }
 }
-
-export const cores = availableParallelism();

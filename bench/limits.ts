@@ -11,6 +11,8 @@ import { native } from '../src/kernel/native.js';
 import type { Victim } from './victim.js';
 
 const MiB = 1 << 20;
+/** The dump reads 4 MiB chunks and hands each whole to a compressor: the pool test does too. */
+const BATCH = 4 * MiB;
 
 export interface Rate {
   bytes: number;
@@ -30,7 +32,7 @@ export interface Limits {
   readvAsync4M: Rate;
   /** zstd level, 64 KiB frames + CRC32, on the main thread. */
   compress1: Rate;
-  /** The same through CompressPool (worker threads), batches of 1 MiB, many in flight. */
+  /** The same through CompressPool (worker threads), batches of 4 MiB as the dump's, many in flight. */
   compressPool: Rate & { threads: number };
   /** Compression ratio of the sample (raw / compressed). The zstd rates are the best of two runs. */
   ratio: number;
@@ -95,15 +97,16 @@ async function readvAsync(v: Victim, minBytes: number): Promise<Rate> {
   return rate(bytes, performance.now() - t0);
 }
 
-/** 1 MiB batches of the victim's pages, spread evenly over its region, each its own buffer. */
+/** Batches of the victim's pages (4 MiB, or all of a smaller victim) spread evenly over its region, each its own buffer. */
 function sample(v: Victim, sampleBytes: number): Buffer[] {
-  const n = Math.max(1, Math.min(Math.floor(v.bytes / MiB), Math.floor(sampleBytes / MiB)));
-  const stride = Math.floor(v.bytes / MiB / n) * MiB;
+  const size = Math.min(BATCH, v.bytes);
+  const n = Math.max(1, Math.min(Math.floor(v.bytes / size), Math.floor(sampleBytes / size)));
+  const stride = Math.floor(v.bytes / size / n) * size;
   const out: Buffer[] = [];
   for (let i = 0; i < n; i++) {
-    const b = Buffer.allocUnsafeSlow(MiB);
-    const got = native.processVmReadv(v.pid, b, 0, [v.addr + i * stride, MiB]);
-    if (got !== MiB) throw new Error(`process_vm_readv (sample): ${got} of ${MiB} bytes`);
+    const b = Buffer.allocUnsafeSlow(size);
+    const got = native.processVmReadv(v.pid, b, 0, [v.addr + i * stride, size]);
+    if (got !== size) throw new Error(`process_vm_readv (sample): ${got} of ${size} bytes`);
     out.push(b);
   }
   return out;
@@ -132,7 +135,8 @@ async function compressPool(batches: Buffer[], level: number, threads?: number):
   try {
     // Worker start-up is not the compressor's rate: warm every worker first.
     await Promise.all(Array.from({ length: pool.size * 2 }, () => pool.compress(Buffer.alloc(MiB, 7), MiB, DEFAULT_FRAME_RAW)));
-    const window = pool.size * 4;
+    // As many in flight as the dump keeps (PagesWriter: two per worker, plus the one being added).
+    const window = pool.size * 2 + 1;
     const inflight: Promise<CompressedBatch>[] = [];
     const out: CompressedBatch[] = [];
     let bytes = 0;
@@ -183,7 +187,7 @@ export async function measureLimits(v: Victim, o: LimitOptions): Promise<Limits>
   // Best of two for the compressor too (the pool consumes its sample: read it again).
   const best = <T extends { rate: Rate }>(a: T, b: T) => (a.rate.gbps >= b.rate.gbps ? a : b);
   let batches = sample(v, o.sampleBytes);
-  const sampleBytes = batches.length * MiB;
+  const sampleBytes = batches.reduce((n, b) => n + b.length, 0);
   const one = best(compressOneCore(batches, o.level), compressOneCore(batches, o.level));
   const ratio = sampleBytes / one.stored;
   const pool1 = await compressPool(batches, o.level, o.threads);
