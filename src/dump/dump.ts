@@ -31,6 +31,7 @@ import { collectMm } from './collect-mm.js';
 import { faultPoint, timer, type DumpContext, type DumpOptions, type Stats } from './context.js';
 import type { Frozen } from './freeze.js';
 import { freezeTree, live, thawTree, type TreeProc } from './tree.js';
+import { shareAcrossTree } from './fds/shared.js';
 import type { Files } from '../images/files.js';
 import type { Mm } from '../images/mm.js';
 import { copyPlanned, plan } from './pass.js';
@@ -91,6 +92,8 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     const collected = new Map<number, Collected>();
     for (const p of procs) collected.set(p.pid, await collectOne(ctx, p.pid, p.frozen, dir));
     shareShm([...collected.values()].map((c) => c.mm));
+    const fileNotes = [...collected.values()].flatMap((c) => c.fileNotes);
+    shareAcrossTree(procs.map((p) => ({ pid: p.pid, files: collected.get(p.pid)!.files })), fileNotes);
 
     await stage(ctx, 'pages', pid, async () => {
       for (const p of procs) {
@@ -123,7 +126,6 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
         writeMm(dir, c.mm);
         writeFiles(dir, c.files);
         writeTimers(dir, c.timers);
-        notes.push(...c.fileNotes);
         ctx.stats.ghostBytes = (ctx.stats.ghostBytes ?? 0) + c.ghostBytes;
       }
       writePstree(dir, {
@@ -142,6 +144,7 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
       ctx.stats.totalMs = total();
       // The inventory goes last: only a set that has one is complete.
       const options = { shellJob: !!opts.shellJob, leaveRunning: !!opts.leaveRunning, trackMem: !!opts.trackMem };
+      notes.push(...fileNotes);
       const inv = newInventory('dump', pid, parent, options, ctx.stats, notes.length ? { notes } : {});
       inv.pids = tree.map((p) => p.pid);
       writeInventory(dir, inv);

@@ -31,11 +31,17 @@ const fdFields = obj({
   /** This fd shares its open file description with that lower fd (dup, fork): restored as a dup. */
   dupOf: opt(uint),
   /**
+   * Process trees: this fd shares its open file description with fd `fd` of process `pid`,
+   * restored before this one (fork inheritance): it is taken from there, not made again.
+   */
+  sharedWith: opt(obj({ pid: uint, fd: uint })),
+  /**
    * Pipes: the pipe's inode (pairs the ends), its capacity, and the data buffered in it (on
    * the read end). outside: the other end was outside the process; restore needs
-   * --inherit-fd fd[N]:pipe:[ID] for it.
+   * --inherit-fd fd[N]:pipe:[ID] for it. creator: the ends are in several processes of the
+   * tree; that one (the first) makes the pipe and the others take their ends.
    */
-  pipe: opt(obj({ id: uint, size: uint, data: opt(base64), outside: opt(bool) })),
+  pipe: opt(obj({ id: uint, size: uint, data: opt(base64), outside: opt(bool), creator: opt(uint) })),
   fifo: opt(fifoState),
   unix: opt(unixState),
   inet: opt(inetState),

@@ -17,6 +17,7 @@ import { createEpoll, createEventfd, createSignalfd, createTimerfd, registerEpol
 import { FdPlacer, StubFds, type FdRestoreContext } from './fds/context.js';
 import { ghostContent } from './fds/ghost.js';
 import { takeInherited, type InheritFd } from './fds/inherit.js';
+import type { TreeFds } from './fds/tree.js';
 import { createInotify } from './fds/inotify.js';
 import { createMemfd } from './fds/memfd.js';
 import { openFifos, openPipes } from './fds/pipes.js';
@@ -84,7 +85,7 @@ function create(ctx: FdRestoreContext, e: FdEntry, memfds: Map<number, number>):
   }
 }
 
-export function restoreFiles(stub: Stub, files: Files, src: ImageSource, shellJob: boolean, log: Logger, inheritFds: InheritFd[] = []): void {
+export function restoreFiles(stub: Stub, files: Files, src: ImageSource, shellJob: boolean, log: Logger, inheritFds: InheritFd[] = [], tree?: TreeFds): void {
   const r = stub.remote;
   const inherited = files.fds.filter((e) => e.kind === 'inherited');
   if (inherited.length && !shellJob) {
@@ -92,7 +93,7 @@ export function restoreFiles(stub: Stub, files: Files, src: ImageSource, shellJo
   }
   const given = new Map(inheritFds.map((i) => [i.key, i.fd]));
   for (const e of files.fds) {
-    if (e.kind === 'pipe' && e.pipe?.outside && !given.has(e.target)) {
+    if (e.kind === 'pipe' && e.pipe?.outside && !e.sharedWith && !given.has(e.target)) {
       throw new CriuError('EINVAL', `fd ${e.fd} was one end of ${e.target}, whose other end was outside the process: give its new end with --inherit-fd fd[N]:${e.target}`);
     }
   }
@@ -105,7 +106,7 @@ export function restoreFiles(stub: Stub, files: Files, src: ImageSource, shellJo
   roomForFds(stub, 2 * maxFd + 64);
   const stubFds = new StubFds(stub.pid);
   try {
-    const ctx: FdRestoreContext = { stub, src, place: new FdPlacer(stub, maxFd + 1), log, withOurs: (fd, fn) => stubFds.with(fd, fn) };
+    const ctx: FdRestoreContext = { stub, src, place: new FdPlacer(stub, maxFd + 1), log, withOurs: (fd, fn) => stubFds.with(fd, fn), ...(tree ? { tree } : {}) };
     makeObjects(ctx, files.fds, given);
     placeAll(ctx, files.fds);
     registerEpolls(ctx, files.fds);
@@ -118,7 +119,12 @@ export function restoreFiles(stub: Stub, files: Files, src: ImageSource, shellJo
 /** Every object the table needs, each at a temporary number (ctx.place.temp). */
 function makeObjects(ctx: FdRestoreContext, fds: FdEntry[], given: Map<string, number>): void {
   const { place, stub } = ctx;
+  // Shared with a process restored before (fork inheritance): the same object, taken from it.
   for (const e of fds) {
+    if (e.sharedWith && e.kind !== 'inherited' && e.dupOf === undefined) place.temp.set(e.fd, place.park(ctx.tree!.takeShared(stub, e)));
+  }
+  for (const e of fds) {
+    if (place.temp.has(e.fd)) continue;
     const from = e.kind === 'inherited' || e.dupOf !== undefined ? undefined : given.get(e.target);
     if (from === undefined) continue;
     ctx.log.debug(`fd ${e.fd}: ${e.target} is this process's fd ${from} (--inherit-fd)`);

@@ -26,6 +26,7 @@ import { restoreCredentials, restoreProcessMisc, restoreSignalsAndLimits } from 
 import { createStub, prepareForked, prepareStub, type Stub } from './stub.js';
 import { destroyAll, forkChild, makeZombie, sessionAndGroup } from './tree.js';
 import { ShmRegistry } from './shm.js';
+import { TreeFds } from './fds/tree.js';
 import { requeueSignals, restoreThreadState, setFinalRegs } from './thread.js';
 import { createThreads } from './threads.js';
 import { Remote } from '../kernel/remote.js';
@@ -89,6 +90,7 @@ export async function restore(opts: RestoreOptions, log: Logger, fault?: string)
   }
   const allVmas = alive.flatMap((p) => set.mms.get(p.pid)!.vmas);
   const shm = new ShmRegistry(alive.map((p) => set.mms.get(p.pid)!));
+  const treeFds = new TreeFds(set.files);
   const created: number[] = [];
   const setups = new Map<number, LazySetup>();
   let guardian: Guardian | undefined;
@@ -116,10 +118,11 @@ export async function restore(opts: RestoreOptions, log: Logger, fault?: string)
       stubs.set(p.pid, stub);
     }
     for (const p of alive) {
-      const setup = buildProcess(ctx, stubs.get(p.pid)!, set, readers.get(p.pid)!, segments.get(p.pid)!, p.pid, shm);
+      const setup = buildProcess(ctx, stubs.get(p.pid)!, set, readers.get(p.pid)!, segments.get(p.pid)!, p.pid, shm, treeFds);
       if (setup) setups.set(p.pid, setup);
     }
     shm.close();
+    treeFds.close();
     if (setups.size && opts.lazyPages) {
       // Two-step: the lazy-pages server takes the uffd (and guards it) before we let go.
       const setup = setups.get(pid)!;
@@ -145,6 +148,7 @@ export async function restore(opts: RestoreOptions, log: Logger, fault?: string)
   } catch (e) {
     destroyAll(created);
     shm.close();
+    treeFds.close();
     guardian?.done();
     for (const s of setups.values()) closeSync(s.fd);
     closeReaders();
@@ -187,7 +191,16 @@ async function timedAsync<T>(ctx: RestoreContext, name: string, pid: number, fn:
   }
 }
 
-function buildProcess(ctx: RestoreContext, stub: Stub, set: ImageSet, readers: PagesReader[], segments: Segment[], pid: number, shm: ShmRegistry): LazySetup | undefined {
+function buildProcess(
+  ctx: RestoreContext,
+  stub: Stub,
+  set: ImageSet,
+  readers: PagesReader[],
+  segments: Segment[],
+  pid: number,
+  shm: ShmRegistry,
+  treeFds: TreeFds,
+): LazySetup | undefined {
   const mm = set.mms.get(pid)!;
   const core = set.cores.get(pid)!;
   const files = set.files.get(pid)!;
@@ -210,7 +223,7 @@ function buildProcess(ctx: RestoreContext, stub: Stub, set: ImageSet, readers: P
   }
   timed(ctx, 'mm', pid, () => setMmMap(stub, mm));
   timed(ctx, 'files', pid, () => {
-    restoreFiles(stub, files, set.source, !!ctx.opts.shellJob, ctx.log, ctx.opts.inheritFds);
+    restoreFiles(stub, files, set.source, !!ctx.opts.shellJob, ctx.log, ctx.opts.inheritFds, treeFds);
     restoreTimers(stub, set.timers.get(pid)!);
   });
   timed(ctx, 'process', pid, () => {

@@ -74,7 +74,7 @@ export function createEpoll(ctx: FdRestoreContext): number {
 export function registerEpolls(ctx: FdRestoreContext, fds: FdEntry[]): void {
   const { stub } = ctx;
   for (const e of fds) {
-    if (e.kind !== 'epoll' || e.dupOf !== undefined) continue;
+    if (e.kind !== 'epoll' || e.dupOf !== undefined || e.sharedWith) continue; // a shared epoll has its items already
     for (const item of e.epoll!.items) {
       // struct epoll_event is packed on x86_64: u32 events, u64 data.
       const ev = Buffer.alloc(12);

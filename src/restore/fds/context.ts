@@ -15,6 +15,7 @@ import { SYS } from '../../kernel/syscalls.js';
 import type { Logger } from '../../log.js';
 import { putBytes } from '../remote-args.js';
 import type { Stub } from '../stub.js';
+import type { TreeFds } from './tree.js';
 
 const F_DUPFD = 0;
 
@@ -41,6 +42,8 @@ export interface FdRestoreContext {
   log: Logger;
   /** Runs fn with the stub's fd copied into this process (same object), closed afterwards. */
   withOurs<T>(stubFd: number, fn: (ours: number) => T): T;
+  /** Process trees: objects shared with, or made by, the processes restored before this one. */
+  tree?: TreeFds;
 }
 
 /** The fds of the process, taken into ours one at a time (see src/kernel/taken-fds.ts). */

@@ -8,11 +8,13 @@
 import { lstatSync } from 'node:fs';
 import { CriuError } from '../../errors.js';
 import type { FdEntry } from '../../images/files.js';
+import { native } from '../../kernel/native.js';
 import { O, SYS } from '../../kernel/syscalls.js';
 import { openInStub } from '../mm.js';
 import { twoFds, writeInStub, type FdRestoreContext } from './context.js';
 
 const F_SETPIPE_SZ = 1031;
+const F_DUPFD_CLOEXEC = 1030;
 const CREATE_ONLY = O.CREAT | O.EXCL | O.TRUNC | O.NOCTTY;
 
 /** Both ends of each pipe, with the saved data written back into it. */
@@ -24,14 +26,28 @@ export function openPipes(ctx: FdRestoreContext, fds: FdEntry[]): void {
   for (const [id, ends] of byId) {
     const reader = ends.find((e) => (e.flags & O.ACCMODE) === O.RDONLY);
     const writer = ends.find((e) => (e.flags & O.ACCMODE) === O.WRONLY);
-    if (!reader || !writer) throw new CriuError('EINVAL', `pipe ${id}: the image does not hold both ends`);
+    const creator = ends[0]!.pipe!.creator;
+    if (creator !== undefined && creator !== stub.pid) {
+      // Made by an earlier process of the tree, which left us the ends it does not keep.
+      for (const e of ends) place.temp.set(e.fd, place.park(ctx.tree!.takeKept(stub, id, e === reader ? 'r' : 'w')));
+      continue;
+    }
+    if (creator === undefined && (!reader || !writer)) throw new CriuError('EINVAL', `pipe ${id}: the image does not hold both ends`);
     const [rr, ww] = twoFds(stub, (at) => r.call(SYS.pipe2, 'pipe2', at, 0));
     const rfd = place.park(rr);
     const wfd = place.park(ww);
-    if (reader.pipe!.size > 0) r.call(SYS.fcntl, 'fcntl(F_SETPIPE_SZ)', wfd, F_SETPIPE_SZ, reader.pipe!.size);
-    if (reader.pipe!.data) writeInStub(stub, wfd, Buffer.from(reader.pipe!.data, 'base64'), `pipe ${id}`);
-    place.temp.set(reader.fd, rfd);
-    place.temp.set(writer.fd, wfd);
+    const saved = creator === undefined ? { size: reader!.pipe!.size, data: reader!.pipe!.data } : ctx.tree!.pipeData(id);
+    if (saved.size > 0) r.call(SYS.fcntl, 'fcntl(F_SETPIPE_SZ)', wfd, F_SETPIPE_SZ, saved.size);
+    if (saved.data) writeInStub(stub, wfd, Buffer.from(saved.data, 'base64'), `pipe ${id}`);
+    for (const [e, end, fd] of [[reader, 'r', rfd], [writer, 'w', wfd]] as const) {
+      if (e) {
+        place.temp.set(e.fd, fd);
+      } else {
+        // An end this process does not hold: kept by us for the process of the tree that does.
+        ctx.tree!.keep(id, end, ctx.withOurs(fd, (ours) => native.fcntl(ours, F_DUPFD_CLOEXEC, 0)));
+        r.call(SYS.close, 'close', fd);
+      }
+    }
   }
 }
 
