@@ -18,6 +18,13 @@ function isShmemAnon(name: string): boolean {
   return name.startsWith('/dev/zero') || name.startsWith('/SYSV') || name.startsWith('[anon_shmem:');
 }
 
+/**
+ * A shared mapping of a memfd is shared memory too: one object, saved once, mapped again by
+ * every process that had it. (If the process also holds the memfd as an fd, that fd comes
+ * back as a memfd of its own: same content, no longer the same object as the mapping.)
+ */
+const isMemfd = (name: string) => name.startsWith('/memfd:') && name.endsWith(DELETED);
+
 export function classifyVma(pid: number, m: MapEntry): Vma {
   const shared = m.perms[3] === 's';
   const base = {
@@ -40,7 +47,7 @@ export function classifyVma(pid: number, m: MapEntry): Vma {
     case '[vsyscall]':
       return { ...base, kind: 'vsyscall' };
   }
-  if (shared && isShmemAnon(m.name)) {
+  if (shared && (isShmemAnon(m.name) || isMemfd(m.name))) {
     let sizeBytes = m.end - m.start;
     try {
       sizeBytes = statSync(`/proc/${pid}/map_files/${m.start.toString(16)}-${m.end.toString(16)}`).size;
