@@ -34,30 +34,44 @@ function isZombie(stat: string[]): boolean {
   return stat[3] === 'Z';
 }
 
+type Ids = Omit<TreeProc, 'frozen' | 'zombieStatus'>;
+
+/**
+ * Walks the tree below root breadth first; visit(ids, stat) says whether to go on below a
+ * process. A child that exited and was reaped meanwhile is skipped; a missing root is an error.
+ */
+function walk(root: number, visit: (ids: Ids, stat: string[]) => boolean): void {
+  const queue = [root];
+  const seen = new Set<number>();
+  while (queue.length) {
+    const pid = queue.shift()!;
+    if (seen.has(pid)) continue;
+    seen.add(pid);
+    let stat: string[];
+    try {
+      stat = readStat(pid);
+    } catch (e) {
+      if (pid === root) throw new CriuError('ESRCH', `process ${pid} does not exist`, { cause: e });
+      continue;
+    }
+    if (visit({ pid, ppid: Number(stat[4]), pgid: Number(stat[5]), sid: Number(stat[6]) }, stat)) queue.push(...childrenOf(pid));
+  }
+}
+
 /** Freezes pid and everything below it, breadth first (the order restore creates them in). */
 export function freezeTree(root: number, log: Logger): TreeProc[] {
   const out: TreeProc[] = [];
   try {
-    const queue = [root];
-    while (queue.length) {
-      const pid = queue.shift()!;
-      let stat: string[];
-      try {
-        stat = readStat(pid);
-      } catch (e) {
-        if (pid === root) throw new CriuError('ESRCH', `process ${pid} does not exist`, { cause: e });
-        continue; // a child that exited and was reaped meanwhile
-      }
-      const base = { pid, ppid: Number(stat[4]), pgid: Number(stat[5]), sid: Number(stat[6]) };
+    walk(root, (ids, stat) => {
       if (isZombie(stat)) {
-        if (pid === root) throw new CriuError('ESRCH', `process ${pid} is a zombie`);
-        out.push({ ...base, zombieStatus: Number(stat[52] ?? 0) });
-        continue;
+        if (ids.pid === root) throw new CriuError('ESRCH', `process ${root} is a zombie`);
+        out.push({ ...ids, zombieStatus: Number(stat[52] ?? 0) });
+        return false;
       }
-      const frozen = freezeProcess(pid, log);
-      out.push({ ...base, frozen });
-      queue.push(...childrenOf(pid).filter((c) => !out.some((p) => p.pid === c) && !queue.includes(c)));
-    }
+      // Frozen before its children are listed: a stopped process cannot fork.
+      out.push({ ...ids, frozen: freezeProcess(ids.pid, log) });
+      return true;
+    });
     return out;
   } catch (e) {
     thawTree(out);
@@ -72,21 +86,12 @@ export function thawTree(procs: TreeProc[]): void {
 export const live = (procs: TreeProc[]) => procs.filter((p): p is TreeProc & { frozen: Frozen } => !!p.frozen);
 
 /** The live processes below root, breadth first, without stopping them (pre-dump passes). */
-export function listTree(root: number): Array<Omit<TreeProc, 'frozen' | 'zombieStatus'>> {
-  const out: Array<Omit<TreeProc, 'frozen' | 'zombieStatus'>> = [];
-  const queue = [root];
-  while (queue.length) {
-    const pid = queue.shift()!;
-    let stat: string[];
-    try {
-      stat = readStat(pid);
-    } catch (e) {
-      if (pid === root) throw new CriuError('ESRCH', `process ${pid} does not exist`, { cause: e });
-      continue;
-    }
-    if (isZombie(stat)) continue;
-    out.push({ pid, ppid: Number(stat[4]), pgid: Number(stat[5]), sid: Number(stat[6]) });
-    queue.push(...childrenOf(pid));
-  }
+export function listTree(root: number): Ids[] {
+  const out: Ids[] = [];
+  walk(root, (ids, stat) => {
+    if (isZombie(stat)) return false;
+    out.push(ids);
+    return true;
+  });
   return out;
 }

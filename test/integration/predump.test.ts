@@ -6,7 +6,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { SetSummary } from '../../src/images/describe.js';
 import { fixture } from '../helpers/fixtures.js';
 import { settle } from '../helpers/fixture-cases.js';
-import { killAndReap, removeDir, runCli, startCli, tempDir, type CliResult } from '../helpers/cli.js';
+import { restoreAndVerify as verifyRestore } from '../helpers/chain.js';
+import { killAndReap, removeDir, runCli, tempDir, type CliResult } from '../helpers/cli.js';
 import { startTarget, type Target } from '../helpers/target.js';
 
 let target: Target | undefined;
@@ -32,19 +33,8 @@ async function show(dir: string): Promise<SetSummary> {
 const preDump = (pid: number, dir: string, prev?: string) =>
   runCli(['pre-dump', '-t', String(pid), '-D', dir, ...(prev ? ['--prev-images-dir', prev] : []), '--json']);
 
-/** Restores the set in the foreground, sends SIGTERM, returns the fixture's verdict line. */
-async function restoreAndVerify(dir: string, pid: number): Promise<string> {
-  const r = startCli(['-v2', 'restore', '-D', dir, '--shell-job']);
-  await r.waitFor('err', /restored pid/);
-  restored.push(pid);
-  await settle(pid);
-  process.kill(pid, 'SIGTERM');
-  const [code] = await r.exited;
-  const verdict = r.out.find((l) => l.startsWith('PASS') || l.startsWith('FAIL')) ?? `no verdict: ${r.out.join('|')} ${r.err.join('|')}`;
-  expect(verdict).toBe('PASS');
-  expect(code).toBe(0);
-  return verdict;
-}
+/** Restores the set in the foreground, sends SIGTERM, expects the fixture's PASS. */
+const restoreAndVerify = (dir: string, pid: number) => verifyRestore(dir, pid, (p) => restored.push(p));
 
 function addrOf(t: Target, name: string): string {
   const line = t.lines.find((l) => l.startsWith(`addr ${name} `));
