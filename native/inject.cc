@@ -130,7 +130,7 @@ static int Park(int pid) {
   return EAGAIN;
 }
 
-// injectSyscall(tid, syscallIp, nr, [a0..a5]) -> bigint (raw rax: -errno on failure).
+// injectSyscall(tid, syscallIp, nr, [a0..a5], park = true) -> bigint (raw rax: -errno on failure).
 static Napi::Value InjectSyscall(const Napi::CallbackInfo& info) {
   RequireArgs(info, 3, "injectSyscall");
   Napi::Env env = info.Env();
@@ -144,6 +144,9 @@ static Napi::Value InjectSyscall(const Napi::CallbackInfo& info) {
     if (arr.Length() > 6) ThrowErrno(env, EINVAL, Call("injectSyscall args", arr.Length()));
     for (uint32_t i = 0; i < arr.Length(); i++) a[i] = U64(arr.Get(i));
   }
+  // park=false skips re-parking in an event stop: for a restore stub, which dies with us
+  // anyway (PTRACE_O_EXITKILL), the extra stop buys nothing and costs a round trip.
+  bool park = info.Length() > 4 && !info[4].IsUndefined() ? info[4].ToBoolean().Value() : true;
   user_regs_struct saved;
   if (ptrace(PTRACE_GETREGS, pid, 0, &saved) == -1) ThrowErrno(env, errno, Call("ptrace(PTRACE_GETREGS)", pid));
   std::vector<Deferred> deferred;
@@ -157,7 +160,7 @@ static Napi::Value InjectSyscall(const Napi::CallbackInfo& info) {
   // Put everything back even after a failure, so the caller can still detach cleanly.
   int restoreErr = ptrace(PTRACE_SETREGS, pid, 0, &saved) == -1 ? errno : 0;
   for (const Deferred& d : deferred) Requeue(pid, d);
-  if (!restoreErr) restoreErr = Park(pid);
+  if (!restoreErr && park) restoreErr = Park(pid);
   if (failure.what) ThrowErrno(env, failure.err, std::string(failure.what) + "(" + std::to_string(pid) + ", nr " + std::to_string(nr) + ")");
   if (restoreErr) ThrowErrno(env, restoreErr, Call("ptrace(PTRACE_SETREGS)", pid));
   return BigI64(env, result);

@@ -105,7 +105,7 @@ export type Segment =
  * Resolves the pages of `pid` in chain[0] into segments, following PARENT ranges down the
  * chain. A page the newest set says is in a parent, but which no parent holds, is an error.
  */
-export function resolvePages(readers: PagesReader[], pid: number): Segment[] {
+export function resolvePages(readers: PagesReader[], pid: number, within?: Array<{ start: number; end: number }>): Segment[] {
   const out: Segment[] = [];
   const walk = (level: number, start: number, len: number, strict: boolean) => {
     const r = readers[level];
@@ -131,7 +131,9 @@ export function resolvePages(readers: PagesReader[], pid: number): Segment[] {
       throw new ImageError(r.path, `pages 0x${at.toString(16)}-0x${end.toString(16)} of pid ${pid} are promised by a child set but absent here`);
     }
   };
-  walk(0, 0, Number.MAX_SAFE_INTEGER - PAGE + 1, false);
+  // within: only these address ranges (a lazy restore resolves its lazy memory after resume).
+  if (!within) walk(0, 0, Number.MAX_SAFE_INTEGER - PAGE + 1, false);
+  else for (const w of [...within].sort((a, b) => a.start - b.start)) walk(0, w.start, w.end - w.start, false);
   return out;
 }
 

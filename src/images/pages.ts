@@ -209,7 +209,7 @@ export class PagesReader {
       this.cache.set(i, hit);
       return hit;
     }
-    const f = this.index.frames[i];
+    const f = this.index.frameAt ? this.index.frameAt(i) : this.index.frames[i];
     if (!f) throw new ImageError(this.path, `frame ${i} does not exist (the index has ${this.index.frames.length})`);
     if (this.compBuf.length < f.compSize) this.compBuf = Buffer.allocUnsafe(Math.max(f.compSize, 128 * 1024));
     this.file.pread(this.compBuf, 0, f.compSize, f.fileOff);

@@ -84,7 +84,8 @@ export interface NativeApi {
   getRobustList(pid: number): { head: bigint; len: number };
 
   /** Raw rax of the syscall run in the stopped thread: -errno on failure. */
-  injectSyscall(tid: number, syscallIp: Num, nr: number, args?: Num[]): bigint;
+  /** park = false: leave the thread in the step's SIGTRAP stop (a restore stub; see inject.cc). */
+  injectSyscall(tid: number, syscallIp: Num, nr: number, args?: Num[], park?: boolean): bigint;
 
   /** ranges: [addr, len, addr, len, ...], filled contiguously from bufferOffset. */
   processVmReadv(pid: number, buffer: Buffer, bufferOffset: number, ranges: number[]): number;

@@ -1,7 +1,7 @@
 // Lazy restore's part of building the process: which memory arrives later, the userfaultfd
 // that will bring it (made inside the stub, registered MISSING on those VMAs), and the
 // pages that must be in before the process runs.
-import type { Segment } from '../images/imageset.js';
+import { resolvePages } from '../images/imageset.js';
 import type { Core } from '../images/core.js';
 import { native } from '../kernel/native.js';
 import { UFFD } from '../kernel/syscalls.js';
@@ -9,6 +9,13 @@ import { copyAll, takeUffdFrom, zeroAll } from '../kernel/uffd.js';
 import type { Pending, Range } from '../lazy/pending.js';
 import { pendingFor } from '../lazy/memory.js';
 export { isLazyVma, lazyRanges, splitSegments } from '../lazy/memory.js';
+import { isLazyVma } from '../lazy/memory.js';
+import { addr, type Mm } from '../images/mm.js';
+
+/** The memory a lazy restore writes before resume: every VMA it does not fill on demand. */
+export function eagerRanges(mm: Mm): Range[] {
+  return mm.vmas.filter((v) => !isLazyVma(v)).map((v) => ({ start: addr(v.start), end: addr(v.end) }));
+}
 import type { PagesReader } from '../images/pages.js';
 import type { Stub } from './stub.js';
 
@@ -16,17 +23,18 @@ const EVENTS = UFFD.FEATURE_EVENT_FORK | UFFD.FEATURE_EVENT_REMAP | UFFD.FEATURE
 
 export interface LazySetup {
   fd: number;
-  /** The registered ranges and the image data inside them: the server's debt, built after resume. */
+  /** The registered ranges: the server's debt in them is resolved after resume (debtOf). */
   ranges: Range[];
-  inside: Segment[];
+  readers: PagesReader[];
+  pid: number;
 }
 
 /** A uffd made in the stub, taken out, with the events on and the lazy VMAs registered. */
-export function registerLazy(stub: Stub, ranges: Range[], inside: Segment[]): LazySetup {
+export function registerLazy(stub: Stub, ranges: Range[], readers: PagesReader[], pid: number): LazySetup {
   const { fd } = takeUffdFrom(stub.remote, stub.pid);
   native.uffdApi(fd, EVENTS);
   for (const r of ranges) native.uffdRegister(fd, r.start, r.end - r.start, UFFD.REGISTER_MODE_MISSING);
-  return { fd, ranges, inside };
+  return { fd, ranges, readers, pid };
 }
 
 /**
@@ -36,7 +44,7 @@ export function registerLazy(stub: Stub, ranges: Range[], inside: Segment[]): La
  */
 export function fillNow(s: LazySetup, r: Range, readers: PagesReader[]): void {
   let at = r.start;
-  for (const seg of s.inside) {
+  for (const seg of resolvePages(readers, s.pid, [r])) {
     if (seg.start + seg.len <= r.start || seg.start >= r.end || seg.zero) continue;
     const from = Math.max(seg.start, r.start);
     const to = Math.min(seg.start + seg.len, r.end);
@@ -51,7 +59,7 @@ export function fillNow(s: LazySetup, r: Range, readers: PagesReader[]): void {
 
 /** The debt the server starts with. */
 export function debtOf(s: LazySetup): Pending {
-  return pendingFor(s.ranges, s.inside);
+  return pendingFor(s.ranges, resolvePages(s.readers, s.pid, s.ranges));
 }
 
 /**

@@ -7,6 +7,8 @@ import { PR, SYS } from '../kernel/syscalls.js';
 import type { Logger } from '../log.js';
 import { putBytes, putString, u64s } from './remote-args.js';
 import type { Stub } from './stub.js';
+import { readFileSync } from 'node:fs';
+import { readStatus } from '../kernel/procfs.js';
 import type { Remote } from '../kernel/remote.js';
 
 const PR_SET_PDEATHSIG = 1;
@@ -16,19 +18,38 @@ const SYS_setgroups = 116;
 
 export function restoreSignalsAndLimits(stub: Stub, p: ProcessState): void {
   const r = stub.remote;
-  // Every signal, not only the saved ones: the stub inherited the restorer's ignored set
-  // across its exec (SIG_IGN survives exec), and the image lists only non-default actions.
+  // The saved (non-default) actions, and default for what the stub ignores: it inherited the
+  // restorer's ignored set across its exec (SIG_IGN survives exec). Nothing else differs
+  // from a fresh exec, so the other signals need no call (each call is an injection).
   const saved = new Map(p.sigactions.map((a) => [a.sig, a]));
+  const ignored = BigInt('0x' + (readStatus(stub.pid).get('SigIgn') ?? '0'));
   for (let sig = 1; sig <= 64; sig++) {
     if (sig === 9 || sig === 19) continue;
     const a = saved.get(sig);
+    if (!a && !((ignored >> BigInt(sig - 1)) & 1n)) continue;
     const act = putBytes(stub, a ? u64s(BigInt(a.handler), BigInt(a.flags), BigInt(a.restorer), BigInt(a.mask)) : u64s(0, 0, 0, 0));
     r.call(SYS.rt_sigaction, `rt_sigaction(${sig})`, sig, act, 0, 8);
   }
+  // Only the limits that differ from the stub's (which are ours).
+  const current = readLimits(stub.pid);
   for (const l of p.rlimits) {
+    const now = current[l.resource];
+    if (now && now.soft === BigInt(l.soft) && now.hard === BigInt(l.hard)) continue;
     const lim = putBytes(stub, u64s(BigInt(l.soft), BigInt(l.hard)));
     r.call(SYS.prlimit64, `prlimit64(${l.resource})`, 0, l.resource, lim, 0);
   }
+}
+
+const UNLIMITED = 0xffffffffffffffffn;
+
+/** /proc/PID/limits, by resource number (its lines come in RLIMIT_* order). */
+function readLimits(pid: number): Array<{ soft: bigint; hard: bigint }> {
+  const lines = readFileSync(`/proc/${pid}/limits`, 'utf8').split('\n').slice(1).filter(Boolean);
+  const num = (v: string | undefined) => (v === undefined || v === 'unlimited' ? UNLIMITED : BigInt(v));
+  return lines.map((l) => {
+    const cols = l.slice(26).trim().split(/\s+/);
+    return { soft: num(cols[0]), hard: num(cols[1]) };
+  });
 }
 
 export function restoreProcessMisc(stub: Stub, p: ProcessState, pid: number, log: Logger): void {

@@ -12,7 +12,7 @@ import { loadChain, openChainReaders, resolvePages, type ImageSet, type Segment 
 import { Guardian } from '../lazy/guardian.js';
 import { offerUffd } from '../lazy/handoff.js';
 import { serveLazy, statsFields } from '../lazy/serve.js';
-import { debtOf, fillNow, lazyRanges, mustBeIn, registerLazy, splitSegments, type LazySetup } from './lazy.js';
+import { debtOf, eagerRanges, fillNow, lazyRanges, mustBeIn, registerLazy, type LazySetup } from './lazy.js';
 import { mmFile } from '../images/mm.js';
 import type { PagesReader } from '../images/pages.js';
 import { native } from '../kernel/native.js';
@@ -65,6 +65,7 @@ export async function restore(opts: RestoreOptions, log: Logger, fault?: string)
   const ctx: RestoreContext = { opts, log, stats: {}, fault };
   const t0 = process.hrtime.bigint();
   const chain = loadChain(opts.source ?? opts.imagesDir);
+  ctx.stats.loadMs = Number(process.hrtime.bigint() - t0) / 1e6;
   const set = chain[0]!;
   if (set.inventory.kind !== 'dump') throw new CriuError('EINVAL', `${opts.imagesDir} holds a pre-dump; restore needs a dump`);
   const pid = set.inventory.rootPid;
@@ -81,13 +82,19 @@ export async function restore(opts: RestoreOptions, log: Logger, fault?: string)
   try {
     for (const p of alive) {
       readers.set(p.pid, openChainReaders(chain, p.pid));
+      // An eager restore reads every frame anyway: check the frame tables whole, now, before
+      // any process exists. A lazy one reads them one at a time, each checked as it is read.
+      if (!lazyMode) for (const r of readers.get(p.pid)!) void r.index.frames;
       // Every page resolved through the chain now: a page promised but absent stops us here.
-      segments.set(p.pid, resolvePages(readers.get(p.pid)!, p.pid));
+      // (Lazy: the memory written before resume; the rest is resolved by the server, after.)
+      const eager = lazyMode ? eagerRanges(set.mms.get(p.pid)!) : undefined;
+      segments.set(p.pid, resolvePages(readers.get(p.pid)!, p.pid, eager));
     }
   } catch (e) {
     closeReaders();
     throw e;
   }
+  ctx.stats.indexMs = Number(process.hrtime.bigint() - t0) / 1e6 - ctx.stats.loadMs;
   const allVmas = alive.flatMap((p) => set.mms.get(p.pid)!.vmas);
   const shm = new ShmRegistry(alive.map((p) => set.mms.get(p.pid)!));
   const treeFds = new TreeFds(set.files);
@@ -206,15 +213,14 @@ function buildProcess(
   const files = set.files.get(pid)!;
   const p = core.process!;
   const tids = set.pstree.processes.find((x) => x.pid === pid)!.threads;
-  const remoteOf = (tid: number) => (tid === pid ? stub.remote : new Remote(tid, stub.park));
+  const remoteOf = (tid: number) => (tid === pid ? stub.remote : new Remote(tid, stub.park, false));
   timed(ctx, 'vmas', pid, () => createVmas(stub, mm, join(set.dir, mmFile(pid)), ctx.log, shm));
   let setup: LazySetup | undefined;
   if (ctx.opts.lazy || ctx.opts.lazyPages) {
     const ranges = lazyRanges(mm);
-    const { inside, outside } = splitSegments(segments, ranges);
-    ctx.stats.pagesBytes = timed(ctx, 'pages', pid, () => fillMemory(stub, readers, outside)).bytes;
+    ctx.stats.pagesBytes = timed(ctx, 'pages', pid, () => fillMemory(stub, readers, segments)).bytes;
     setup = timed(ctx, 'uffd', pid, () => {
-      const s = registerLazy(stub, ranges, inside);
+      const s = registerLazy(stub, ranges, readers, pid);
       for (const r of mustBeIn(tids.map((t) => set.cores.get(t)!))) fillNow(s, r, readers);
       return s;
     });

@@ -77,10 +77,10 @@ const SPECIAL = ['[vvar]', '[vvar_vclock]', '[vdso]'] as const;
 export function prepareStub(pid: number, target: Vma[], avoid: Vma[] = []): Stub {
   const maps = readMaps(pid);
   const taken: Array<[number, number]> = [...maps.map((m): [number, number] => [m.start, m.end]), ...[...target, ...avoid].map((v): [number, number] => [addr(v.start), addr(v.end)])];
-  const first = new Remote(pid, findSyscallInsn(pid, maps));
+  const first = new Remote(pid, findSyscallInsn(pid, maps), false);
   const park = first.mmap(findFree(PARK_LEN, taken), PARK_LEN, PROT.READ | PROT.WRITE | PROT.EXEC, MAP.PRIVATE | MAP.ANONYMOUS | MAP.FIXED_NOREPLACE);
   writeRemote(pid, park, Buffer.from([0x0f, 0x05]));
-  const remote = new Remote(pid, park);
+  const remote = new Remote(pid, park, false);
   for (const m of maps) {
     if ((SPECIAL as readonly string[]).includes(m.name) || m.name === '[vsyscall]') continue;
     remote.munmap(m.start, m.end - m.start);
@@ -96,7 +96,7 @@ export function prepareStub(pid: number, target: Vma[], avoid: Vma[] = []): Stub
 export function prepareForked(pid: number, parent: Stub, target: Vma[], avoid: Vma[]): Stub {
   const maps = readMaps(pid);
   const taken: Array<[number, number]> = [...maps.map((m): [number, number] => [m.start, m.end]), ...[...target, ...avoid].map((v): [number, number] => [addr(v.start), addr(v.end)])];
-  const remote = new Remote(pid, parent.park);
+  const remote = new Remote(pid, parent.park, false);
   moveVdso(remote, maps, target, taken);
   return { pid, remote, park: parent.park, scratch: parent.scratch, scratchLen: parent.scratchLen };
 }
