@@ -7,7 +7,7 @@ import { pagemapScanProbe, processVmProbe, uffdEventsProbe, uffdMissingProbe, uf
 import { runProbe, type Probe, type ProbeContext, type ProbeResult } from './probe.js';
 import { clone3SetTidProbe, pidfdGetfdProbe, prctlMmMapProbe, ptraceProbe, rseqProbe } from './process-probes.js';
 import { zstdProbe } from './zstd-probe.js';
-import { timerIdsProbe, unixDiagProbe } from './fd-probes.js';
+import { networkLockProbe, tcpRepairProbe, timerIdsProbe, unixDiagProbe } from './fd-probes.js';
 
 export type { Probe, ProbeContext, ProbeResult, ProbeStatus } from './probe.js';
 
@@ -24,6 +24,8 @@ export const PROBES: readonly Probe[] = [
   rseqProbe,
   unixDiagProbe,
   timerIdsProbe,
+  tcpRepairProbe,
+  networkLockProbe,
   zstdProbe,
 ];
 

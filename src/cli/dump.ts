@@ -8,6 +8,7 @@ import { UsageError } from './errors.js';
 import { commandLogger } from './images-log.js';
 import { progressLine } from './progress.js';
 import { optionalInt, requirePid, requireString } from './options.js';
+import { NETWORK_LOCK_METHODS, type NetworkLockMethod } from '../net/lock.js';
 
 export interface DumpCliOptions {
   pid: number;
@@ -15,6 +16,7 @@ export interface DumpCliOptions {
   leaveRunning: boolean;
   shellJob: boolean;
   tcpEstablished: boolean;
+  networkLock?: NetworkLockMethod;
   compressionLevel?: number;
   prevImagesDir?: string;
   trackMem: boolean;
@@ -47,7 +49,8 @@ export default defineCommand<DumpCliOptions, Result>({
       .requiredOption('-D, --images-dir <dir>', 'directory for the image set (created 0700)')
       .option('-R, --leave-running', 'leave the process running after the dump')
       .option('--shell-job', 'the std fds (terminal, pipes) belong to the shell: restore takes the restorer\'s')
-      .option('--tcp-established', 'CRIU\'s flag for established TCP connections: not supported yet (the dump of a process that has one fails and says so)')
+      .option('--tcp-established', 'save established TCP connections (TCP_REPAIR); without it a process that has one is not dumped')
+      .option('--network-lock <method>', `with --tcp-established: how their packets are held off until the restore (${NETWORK_LOCK_METHODS.join(', ')}; default nftables)`)
       .option('--prev-images-dir <dir>', 'the last pre-dump pass, relative to -D: save only what changed since')
       .option('--track-mem', 'part of an iterative migration (tracking follows from --prev-images-dir)')
       .option('--compression-level <n>', 'zstd level for page frames (default 3)')
@@ -93,10 +96,18 @@ function parseDump(raw: Record<string, unknown>): DumpCliOptions {
     leaveRunning: raw.leaveRunning === true,
     shellJob: raw.shellJob === true,
     tcpEstablished: raw.tcpEstablished === true,
+    ...parseNetworkLock(raw.networkLock),
     compressionLevel: optionalInt(raw.compressionLevel, '--compression-level', -7, 19),
     ...(raw.prevImagesDir !== undefined ? { prevImagesDir: requireString(raw.prevImagesDir, '--prev-images-dir') } : {}),
     trackMem: raw.trackMem === true,
   };
+}
+
+function parseNetworkLock(v: unknown): { networkLock?: NetworkLockMethod } {
+  if (v === undefined) return {};
+  const m = NETWORK_LOCK_METHODS.find((x) => x === v);
+  if (!m) throw new UsageError(`--network-lock must be one of ${NETWORK_LOCK_METHODS.join(', ')}`);
+  return { networkLock: m };
 }
 
 function renderDump(r: DumpResult): string[] {

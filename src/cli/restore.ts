@@ -83,6 +83,7 @@ export default defineCommand<RestoreCliOptions, RestoreResult>({
       .option('--shell-job', 'give the process this command\'s std fds where it had its shell\'s')
       .option('--lazy', 'resume at once; private memory arrives on demand (userfaultfd) and in the background')
       .option('--lazy-pages', 'like --lazy, served by a `criu-ts lazy-pages -D DIR` started before')
+      .option('--tcp-established', 'accepted as CRIU does; established connections in the image are restored with or without it')
       .option(
         '--inherit-fd <fd[N]:KEY>',
         'give the process this command\'s fd N where it had KEY (as `show` lists it, e.g. pipe:[1234]); repeatable',

@@ -27,6 +27,7 @@ import { fifoContent, holderNames, holdersOf, teePipe } from './fds/pipes.js';
 import { sockKind } from './fds/sock-options.js';
 import { collectUnix, type UnixPeers } from './fds/unix.js';
 import { describeSocketFamily, describeTarget } from './fds/unsupported.js';
+import type { HeldConnections } from './fds/tcp.js';
 
 const DELETED = ' (deleted)';
 /** Character devices that are the same everywhere and reopen by path. */
@@ -37,8 +38,8 @@ export interface FilesOptions {
   shellJob: boolean;
   /** Where ghost files go. */
   dir: string;
-  /** --tcp-established (not supported yet: it only changes the error). */
-  tcpEstablished?: boolean;
+  /** --tcp-established: where established connections are read and held. */
+  tcp?: HeldConnections;
   log?: Logger;
 }
 
@@ -74,7 +75,7 @@ export function collectFiles(pid: number, o: FilesOptions): CollectedFiles {
       dir: o.dir,
       log: o.log ?? silentLogger,
       notes: [],
-      tcpEstablished: !!o.tcpEstablished,
+      ...(o.tcp ? { tcp: o.tcp } : {}),
       targets: new Map(raw.map((r) => [r.fd, r.target])),
       withFd: (fd, fn) => targetFds.with(fd, fn),
     };

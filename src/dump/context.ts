@@ -2,14 +2,18 @@
 import type { Logger } from '../log.js';
 import type { ProgressFn } from '../progress.js';
 import { CriuError } from '../errors.js';
+import type { NetworkLockMethod } from '../net/lock.js';
+import type { HeldConnections } from './fds/tcp.js';
 
 export interface DumpOptions {
   pid: number;
   imagesDir: string;
   leaveRunning?: boolean;
   shellJob?: boolean;
-  /** CRIU's --tcp-established: accepted, but established connections are not supported yet (the dump says so). */
+  /** CRIU's --tcp-established: established TCP connections are saved (TCP_REPAIR), not refused. */
   tcpEstablished?: boolean;
+  /** How their packets are held off meanwhile (CRIU's --network-lock; default nftables). */
+  networkLock?: NetworkLockMethod;
   /** The parent set of a pre-dump chain, relative to imagesDir (CRIU's --prev-images-dir). */
   prevImagesDir?: string;
   /** CRIU's --track-mem: recorded; tracking itself follows from the parent chain. */
@@ -34,6 +38,8 @@ export interface DumpContext {
   stats: Stats;
   /** Test-only fault switch (CRIU_TS_FAULT=stage:fail|kill), see faultPoint. */
   fault: string | undefined;
+  /** --tcp-established: the connections read so far, in repair mode until the dump ends. */
+  tcp?: HeldConnections;
 }
 
 /**

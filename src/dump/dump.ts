@@ -32,6 +32,8 @@ import { faultPoint, timer, type DumpContext, type DumpOptions, type Stats } fro
 import type { Frozen } from './freeze.js';
 import { freezeTree, live, thawTree, type TreeProc } from './tree.js';
 import { shareAcrossTree } from './fds/shared.js';
+import { HeldConnections } from './fds/tcp.js';
+import { NetworkLock } from '../net/lock.js';
 import type { Files } from '../images/files.js';
 import type { Mm } from '../images/mm.js';
 import { copyPlanned, plan } from './pass.js';
@@ -60,8 +62,9 @@ export async function stage<T>(ctx: DumpContext, name: string, pid: number, fn: 
 }
 
 export async function dump(opts: DumpOptions, log: Logger, fault?: string): Promise<DumpResult> {
-  const ctx: DumpContext = { opts, log, stats: {}, fault };
   const pid = opts.pid;
+  const tcp = opts.tcpEstablished ? new HeldConnections(new NetworkLock(pid, opts.networkLock ?? 'nftables'), log) : undefined;
+  const ctx: DumpContext = { opts, log, stats: {}, fault, ...(tcp ? { tcp } : {}) };
   const dir = opts.imagesDir;
   const total = timer();
   const notes: string[] = [];
@@ -145,6 +148,9 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
       // The inventory goes last: only a set that has one is complete.
       const options = { shellJob: !!opts.shellJob, leaveRunning: !!opts.leaveRunning, trackMem: !!opts.trackMem };
       notes.push(...fileNotes);
+      if (tcp?.count && !opts.leaveRunning) {
+        notes.push(opts.networkLock === 'skip' ? `${tcp.count} established TCP connection(s) saved; the network is not locked (--network-lock skip)` : `${tcp.count} established TCP connection(s) saved; their packets are dropped (nft table inet ${tcp.lock.table}) until they are restored`);
+      }
       const inv = newInventory('dump', pid, parent, options, ctx.stats, notes.length ? { notes } : {});
       inv.pids = tree.map((p) => p.pid);
       writeInventory(dir, inv);
@@ -158,14 +164,20 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     uffds.clear();
     await endAllTracking(trackingInfos);
     complete = true; // from here on the set stands: the processes are about to be killed
-    if (opts.leaveRunning) thawTree(tree);
-    else killTree(procs.map((p) => p.frozen), log);
+    if (opts.leaveRunning) {
+      tcp?.release();
+      thawTree(tree);
+    } else {
+      killTree(procs.map((p) => p.frozen), log);
+      tcp?.closeKilled();
+    }
     done = true;
     log.info(`dumped pid ${pid} to ${dir} in ${total().toFixed(1)} ms (frozen ${ctx.stats.frozenMs!.toFixed(1)} ms)`);
     return { pid, imagesDir: dir, stats: ctx.stats, killed: !opts.leaveRunning, notes };
   } finally {
     await pool.close();
     for (const fd of uffds.values()) endTracking(undefined, fd); // our copies only: the trackers keep the chain
+    if (!done) tcp?.release(); // before the thaw: in repair mode the process could not send
     if (!done && tree.length) {
       thawTree(tree);
       log.warn(`dump of ${pid} failed; the process${tree.length > 1 ? 'es were' : ' was'} left running`);
@@ -202,7 +214,7 @@ async function collectOne(ctx: DumpContext, pid: number, f: Frozen, dir: string)
     }
   });
   const { files, ghostBytes, notes, timers } = await stage(ctx, 'files', pid, () => ({
-    ...collectFiles(pid, { shellJob: !!ctx.opts.shellJob, dir, tcpEstablished: !!ctx.opts.tcpEstablished, log: ctx.log }),
+    ...collectFiles(pid, { shellJob: !!ctx.opts.shellJob, dir, log: ctx.log, ...(ctx.tcp ? { tcp: ctx.tcp } : {}) }),
     timers: collectTimers(pid, remote),
   }));
   return { ...state, files, ghostBytes, timers, fileNotes: notes };

@@ -75,6 +75,11 @@ export function fdDetail(e: FdEntry): string {
       const s = e.inet!;
       const addr = (a: { addr: string; port: number }) => (s.family === 'ipv6' ? `[${a.addr}]:${a.port}` : `${a.addr}:${a.port}`);
       const where = s.state === 'listening' ? `listening on ${addr(s.local!)}, backlog ${s.backlog}` : s.state === 'unbound' ? 'unbound' : `bound to ${addr(s.local!)}`;
+      if (s.tcp) {
+        const q = (b64: string) => Buffer.byteLength(b64, 'base64');
+        const unacked = q(s.tcp.sendQueue) - s.tcp.unsent;
+        return `tcp established ${addr(s.local!)} -> ${addr(s.peer!)}: ${bytes(q(s.tcp.recvQueue))} unread, ${bytes(unacked)} unacknowledged, ${bytes(s.tcp.unsent)} unsent${options(s.options)}`;
+      }
       return `${s.proto} ${where}${s.peer ? `, connected to ${addr(s.peer)}` : ''}${options(s.options)}`;
     }
     case 'eventfd':

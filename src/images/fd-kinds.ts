@@ -82,16 +82,47 @@ export const unixState = obj({
   options: sockOptions,
 });
 
-export const inetState = obj({
+/** An established TCP connection, as TCP_REPAIR reads it (sequence numbers are 32-bit). */
+export const tcpConnection = obj({
+  /** Where each queue starts: the first unacknowledged byte sent, the first unread byte received. */
+  sendSeq: uint,
+  recvSeq: uint,
+  /** Sent but not acknowledged, then not sent yet (the last `unsent` bytes). */
+  sendQueue: base64,
+  unsent: uint,
+  /** Received, not read by the process. */
+  recvQueue: base64,
+  /** What the handshake negotiated: MSS, tcpi_options bits (1 timestamps, 2 SACK, 4 window scaling), the scales. */
+  mss: uint,
+  tcpiOptions: uint,
+  sndWscale: uint,
+  rcvWscale: uint,
+  /** The connection's timestamp clock (with timestamps on). */
+  timestamp: opt(uint),
+  window: obj({ sndWl1: uint, sndWnd: uint, maxWindow: uint, rcvWnd: uint, rcvWup: uint }),
+});
+
+const inetFields = obj({
   family: literal('ipv4', 'ipv6'),
   proto: literal('tcp', 'udp'),
-  state: literal('unbound', 'bound', 'listening', 'connected'),
+  state: literal('unbound', 'bound', 'listening', 'connected', 'established'),
   local: opt(inetAddr),
-  /** UDP connected: its peer. */
+  /** UDP connected, TCP established: its peer. */
   peer: opt(inetAddr),
   backlog: opt(uint),
+  /** TCP established (--tcp-established). */
+  tcp: opt(tcpConnection),
   options: sockOptions,
 });
+
+export const inetState: Check<Infer<typeof inetFields>> = (v, p) => {
+  const s = inetFields(v, p);
+  const established = s.state === 'established';
+  if (established !== (s.tcp !== undefined)) throw new SchemaError(`${p}.tcp`, established ? 'missing: an established connection needs its TCP state' : 'only an established connection has TCP state');
+  if (established && (s.proto !== 'tcp' || !s.local || !s.peer)) throw new SchemaError(p, 'an established connection is TCP, with local and peer addresses');
+  if (s.tcp && s.tcp.unsent > Buffer.byteLength(s.tcp.sendQueue, 'base64')) throw new SchemaError(`${p}.tcp.unsent`, 'more unsent bytes than the send queue holds');
+  return s;
+};
 
 export const eventfdState = obj({ count: hex, semaphore: bool });
 

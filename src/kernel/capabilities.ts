@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 
 /** The capabilities criu-ts relies on, by number (linux/capability.h). */
 export const CAP = {
+  NET_ADMIN: 12,
   SYS_PTRACE: 19,
   SYS_ADMIN: 21,
   SYS_RESOURCE: 24,

@@ -173,6 +173,8 @@ const inet = (s: { family: number }) => s.family === AF.INET || s.family === AF.
 const ipv4 = (s: { family: number }) => s.family === AF.INET;
 const ipv6 = (s: { family: number }) => s.family === AF.INET6;
 const tcp = (s: { family: number; protocol: number }) => inet(s) && s.protocol === IPPROTO.TCP;
+/** Multicast options: the kernel refuses to set them on stream sockets (an accepted one reads 64, not 1). */
+const ipv4Dgram = (s: { family: number; type: number }) => ipv4(s) && s.type !== SOCK.STREAM;
 
 /**
  * What is saved: each option whose value differs from a fresh socket of the same family, type
@@ -210,8 +212,8 @@ export const SOCK_OPTIONS: SockOption[] = [
   { name: 'IP_RECVERR', level: SOL.IP, opt: 11, kind: 'int', applies: ipv4 },
   { name: 'IP_FREEBIND', level: SOL.IP, opt: 15, kind: 'int', applies: ipv4 },
   { name: 'IP_TRANSPARENT', level: SOL.IP, opt: 19, kind: 'int', applies: ipv4 },
-  { name: 'IP_MULTICAST_TTL', level: SOL.IP, opt: 33, kind: 'int', applies: ipv4 },
-  { name: 'IP_MULTICAST_LOOP', level: SOL.IP, opt: 34, kind: 'int', applies: ipv4 },
+  { name: 'IP_MULTICAST_TTL', level: SOL.IP, opt: 33, kind: 'int', applies: ipv4Dgram },
+  { name: 'IP_MULTICAST_LOOP', level: SOL.IP, opt: 34, kind: 'int', applies: ipv4Dgram },
   { name: 'IPV6_V6ONLY', level: SOL.IPV6, opt: 26, kind: 'int', applies: ipv6 },
   { name: 'IPV6_UNICAST_HOPS', level: SOL.IPV6, opt: 16, kind: 'int', applies: ipv6 },
   { name: 'IPV6_RECVPKTINFO', level: SOL.IPV6, opt: 49, kind: 'int', applies: ipv6 },

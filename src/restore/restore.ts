@@ -4,7 +4,8 @@
 //
 //   load + validate images ─► stub with the PID ─► park, clear, move vDSO ─► map VMAs
 //   ─► write pages ─► PR_SET_MM_MAP ─► fds ─► sigactions, rlimits, cwd, ... ─► thread state
-//   ─► pending signals ─► credentials ─► unmap the parking page ─► registers ─► detach
+//   ─► pending signals ─► credentials ─► unmap the parking page ─► registers
+//   ─► established TCP connections live again (network unlocked) ─► detach
 import { join } from 'node:path';
 import { CriuError, inStage } from '../errors.js';
 import { closeSync } from 'node:fs';
@@ -27,6 +28,7 @@ import { createStub, prepareForked, prepareStub, type Stub } from './stub.js';
 import { destroyAll, forkChild, makeZombie, sessionAndGroup } from './tree.js';
 import { ShmRegistry } from './shm.js';
 import { TreeFds } from './fds/tree.js';
+import { finishConnections } from './fds/tcp.js';
 import { requeueSignals, restoreThreadState, setFinalRegs } from './thread.js';
 import { createThreads } from './threads.js';
 import { Remote } from '../kernel/remote.js';
@@ -147,6 +149,9 @@ export async function restore(opts: RestoreOptions, log: Logger, fault?: string)
         }
       });
     }
+    // Last before the processes run: from here on the connections talk to their peers.
+    const tcp = timed(ctx, 'tcp', pid, () => finishConnections(pid, new Map(alive.map((p) => [p.pid, set.files.get(p.pid)!])), log));
+    if (tcp) ctx.stats.tcpConnections = tcp;
     timed(ctx, 'resume', pid, () => {
       // Children first: the root's parent (us) never waits on them, but they start together.
       for (const p of [...alive].reverse()) for (const tid of p.threads) native.ptraceDetach(tid, 0);

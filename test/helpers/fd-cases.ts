@@ -40,5 +40,5 @@ export const unsupportedCases: Array<{ kind: string; named: RegExp }> = [
   { kind: 'userfaultfd', named: /is a userfaultfd \(anon_inode:\[userfaultfd\]\): not supported yet/ },
   { kind: 'pidfd', named: /is a pidfd \(anon_inode:\[pidfd\]\): not supported yet/ },
   { kind: 'netlink', named: /is a netlink socket \(socket:\[\d+\]\): not supported yet/ },
-  { kind: 'tcp-established', named: /is a TCP connection 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+ \(ESTABLISHED\): established TCP connections are not dumped/ },
+  { kind: 'tcp-established', named: /is a TCP connection 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+ \(ESTABLISHED\): established TCP connections are dumped only with --tcp-established/ },
 ];

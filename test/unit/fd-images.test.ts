@@ -44,6 +44,17 @@ describe('files-PID.json: the state of each kind', () => {
     expect(table(...fds).fds).toHaveLength(fds.length);
   });
 
+  it('holds an established TCP connection only whole', () => {
+    const tcp = { sendSeq: 1, recvSeq: 4294967295, sendQueue: 'aGk=', unsent: 1, recvQueue: '', mss: 65483, tcpiOptions: 7, sndWscale: 7, rcvWscale: 7, timestamp: 5, window: { sndWl1: 1, sndWnd: 2, maxWindow: 3, rcvWnd: 4, rcvWup: 5 } };
+    const conn = { family: 'ipv4', proto: 'tcp', state: 'established', local: { addr: '127.0.0.1', port: 1 }, peer: { addr: '127.0.0.1', port: 2 }, tcp, options: {} };
+    const e = (inet: object) => ({ ...base, fd: 3, kind: 'inet', target: 'socket:[8]', inet });
+    expect(problem(e(conn))).toBe('accepted');
+    expect(problem(e({ ...conn, tcp: undefined }))).toBe('fds[0].inet.tcp: missing: an established connection needs its TCP state');
+    expect(problem(e({ ...conn, state: 'bound' }))).toBe('fds[0].inet.tcp: only an established connection has TCP state');
+    expect(problem(e({ ...conn, peer: undefined }))).toBe('fds[0].inet: an established connection is TCP, with local and peer addresses');
+    expect(problem(e({ ...conn, tcp: { ...tcp, unsent: 3 } }))).toBe('fds[0].inet.tcp.unsent: more unsent bytes than the send queue holds');
+  });
+
   it('refuses a kind without its state, a state of another kind, and dups upwards', () => {
     expect(problem({ ...base, fd: 3, kind: 'unix', target: 'socket:[7]' })).toBe('fds[0].unix: missing: a unix needs its state');
     expect(problem({ ...base, fd: 3, kind: 'eventfd', target: 'x', eventfd: { count: '0x1', semaphore: true }, unix })).toBe('fds[0].unix: state of a unix, but the fd is a eventfd');

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { CriuError } from '../../errors.js';
 import type { Logger } from '../../log.js';
+import type { HeldConnections } from './tcp.js';
 
 export interface FdInfo {
   pos: number;
@@ -35,8 +36,8 @@ export interface FdCollectContext {
   log: Logger;
   /** Remarks for the dump's result (lost events, dropped datagrams, ...). */
   notes: string[];
-  /** --tcp-established was given. */
-  tcpEstablished: boolean;
+  /** --tcp-established: where established connections are read and held. */
+  tcp?: HeldConnections;
   /** Every fd of the process and what it is, by number. */
   targets: ReadonlyMap<number, string>;
   /** Runs fn with the target's fd taken into this process (pidfd_getfd), closed afterwards. */

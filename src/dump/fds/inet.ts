@@ -1,9 +1,8 @@
 // TCP and UDP sockets (IPv4, IPv6): listening, bound and unbound ones with their options, so
-// that a restored server accepts new connections; connected UDP sockets. Established TCP
-// connections need TCP_REPAIR, which criu-ts does not do yet: the dump is refused with the
-// connection named, with or without --tcp-established. Datagrams queued on a UDP socket are
-// dropped (UDP may lose them anyway), with a note.
-import { CriuError } from '../../errors.js';
+// that a restored server accepts new connections; connected UDP sockets; with
+// --tcp-established, established TCP connections (see tcp.ts; without it the dump is refused
+// with the connection named). Datagrams queued on a UDP socket are dropped (UDP may lose them
+// anyway), with a note.
 import type { FdEntry } from '../../images/files.js';
 import { hasCode, native } from '../../kernel/native.js';
 import { AF, decodeInet, inetString, IPPROTO, SIOCINQ, SOCK, TCP_INFO, TCP_STATE, TCP_STATE_NAMES, type InetAddr } from '../../kernel/sockets.js';
@@ -42,17 +41,16 @@ export function collectInet(ctx: FdCollectContext, fd: number, ours: number, k: 
     const t = tcpInfo(ours);
     if (t.state === TCP_STATE.LISTEN) {
       if (t.acceptQueue) {
-        throw refused(ctx.pid, fd, `a TCP socket listening on ${at}`, `${t.acceptQueue} established connection(s) wait to be accepted: established connections are not supported yet`);
+        throw refused(ctx.pid, fd, `a TCP socket listening on ${at}`, `${t.acceptQueue} connection(s) wait to be accepted, which a restore cannot put back: not supported yet`);
       }
       return { ...s, state: 'listening', backlog: t.backlog };
     }
     if (t.state !== TCP_STATE.CLOSE) {
       const peer = peerOf(ours);
       const conn = `a TCP connection ${at} -> ${peer ? inetString(peer, family) : '?'} (${TCP_STATE_NAMES[t.state] ?? `state ${t.state}`})`;
-      if (ctx.tcpEstablished) {
-        throw new CriuError('ENOTSUP', `--tcp-established: fd ${fd} of pid ${ctx.pid} is ${conn}, and restoring established TCP connections (TCP_REPAIR) is not supported yet`);
-      }
-      throw refused(ctx.pid, fd, conn, 'established TCP connections are not dumped (CRIU would need --tcp-established, which criu-ts does not support yet)');
+      if (!ctx.tcp) throw refused(ctx.pid, fd, conn, 'established TCP connections are dumped only with --tcp-established');
+      if (t.state !== TCP_STATE.ESTABLISHED || !peer) throw refused(ctx.pid, fd, conn, 'only ESTABLISHED connections can be moved yet');
+      return { ...s, state: 'established', local, peer, tcp: ctx.tcp.collect(ours, family, local, peer) };
     }
     return s;
   }

@@ -5,7 +5,7 @@
 //
 //   TCP, UDP       socket, options, bind (with SO_REUSEADDR for the bind alone if it was
 //                  off: sockets of the dumped process may linger in TIME_WAIT), listen or
-//                  connect (UDP)
+//                  connect (UDP); established TCP: after the listeners, see tcp.ts
 //   unix listener  socket, options, bind (a stale socket file at the path is removed; any
 //                  other file there is an error), mode, listen
 //   unix pair      socketpair; an end accepted from a listener of the image: connect to the
@@ -19,6 +19,7 @@ import { AF, encodeInet, encodeUnixName, inetString, IPPROTO, MSG, SHUT, SOCK, S
 import { SYS } from '../../kernel/syscalls.js';
 import { putBytes } from '../remote-args.js';
 import { twoFds, type FdRestoreContext } from './context.js';
+import { restoreConnection, startRepair } from './tcp.js';
 
 type Unix = NonNullable<FdEntry['unix']>;
 type Inet = NonNullable<FdEntry['inet']>;
@@ -44,7 +45,9 @@ function setOptions(ours: number, options: Record<string, number>, fd: number): 
 
 export function restoreSockets(ctx: FdRestoreContext, fds: FdEntry[]): void {
   const todo = fds.filter((e) => e.dupOf === undefined && !ctx.place.temp.has(e.fd));
-  for (const e of todo) if (e.kind === 'inet') ctx.place.temp.set(e.fd, createInet(ctx, e));
+  // Connections after listeners: a listener's bind must not meet its connections' ports.
+  const inet = todo.filter((e) => e.kind === 'inet');
+  for (const e of [...inet.filter((e) => e.inet!.state !== 'established'), ...inet.filter((e) => e.inet!.state === 'established')]) ctx.place.temp.set(e.fd, createInet(ctx, e));
   restoreUnix(
     ctx,
     todo.filter((e) => e.kind === 'unix'),
@@ -60,20 +63,30 @@ function createInet(ctx: FdRestoreContext, e: FdEntry): number {
   const fd = ctx.place.park(ctx.stub.remote.call(SYS.socket, 'socket', family, type, proto));
   ctx.withOurs(fd, (ours) => {
     setOptions(ours, s.options, e.fd);
+    if (s.state === 'established') {
+      startRepair(ours);
+      bindInet(ours, s, e.fd);
+      restoreConnection(ours, s, e.fd);
+      return;
+    }
     if (s.local) {
       const reuse = s.options.SO_REUSEADDR;
       if (!reuse) setInt(ours, SOL.SOCKET, SO.REUSEADDR, 1);
-      try {
-        native.bind(ours, encodeInet(s.family, s.local));
-      } catch (err) {
-        throw new CriuError((err as { code?: string }).code ?? 'EIO', `fd ${e.fd}: cannot bind ${s.proto.toUpperCase()} ${inetString(s.local, s.family)} again: ${(err as Error).message}`, { cause: err });
-      }
+      bindInet(ours, s, e.fd);
       if (!reuse) setInt(ours, SOL.SOCKET, SO.REUSEADDR, 0);
     }
     if (s.state === 'listening') native.listen(ours, s.backlog ?? 128);
     if (s.state === 'connected' && s.peer) native.connect(ours, encodeInet(s.family, s.peer));
   });
   return fd;
+}
+
+function bindInet(ours: number, s: Inet, fd: number): void {
+  try {
+    native.bind(ours, encodeInet(s.family, s.local!));
+  } catch (err) {
+    throw new CriuError((err as { code?: string }).code ?? 'EIO', `fd ${fd}: cannot bind ${s.proto.toUpperCase()} ${inetString(s.local!, s.family)} again: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 // ---- unix ----
