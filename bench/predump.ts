@@ -5,10 +5,11 @@
 //
 //   npm run bench:predump -- [--sizes 1G,4G] [--rates 0.1,1,10] [--passes 3] [--interval 1000]
 //                            [--quick] [--json] [--dir DIR] [--out FILE] [--level 3]
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, release, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { machine, parseSize, report, runBench, type Machine } from './script.js';
 import { native } from '../src/kernel/native.js';
 import { PR } from '../src/kernel/syscalls.js';
 import { createLogger } from '../src/log.js';
@@ -21,15 +22,9 @@ const MiB = 1 << 20;
 export interface PredumpBenchResult {
   startedAt: string;
   durationMs: number;
-  machine: { cpus: number; cpuModel: string; kernel: string; node: string };
+  machine: Machine;
   options: { sizes: number[]; rates: number[]; passes: number; intervalMs: number; level: number };
   cases: Array<{ bytes: number; pct: number; victimFillMs?: number; result?: PredumpCaseResult; error?: string }>;
-}
-
-function parseSize(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([MG])i?B?$/i.exec(s.trim());
-  if (!m) throw new Error(`bad size "${s}" (use e.g. 256M, 1G)`);
-  return Math.round(Number(m[1]) * (m[2]!.toUpperCase() === 'G' ? 1 << 30 : MiB));
 }
 
 async function main(): Promise<void> {
@@ -82,7 +77,7 @@ async function main(): Promise<void> {
   const result: PredumpBenchResult = {
     startedAt: new Date(started).toISOString(),
     durationMs: 0,
-    machine: { cpus: availableParallelism(), cpuModel: cpus()[0]?.model ?? '?', kernel: release(), node: process.version },
+    machine: machine(),
     options: { sizes, rates, passes, intervalMs, level },
     cases: [],
   };
@@ -114,19 +109,7 @@ async function main(): Promise<void> {
     rmSync(base, { recursive: true, force: true });
   }
   result.durationMs = Date.now() - started;
-  mkdirSync(dirname(outFile), { recursive: true });
-  writeFileSync(outFile, JSON.stringify(result, null, 2) + '\n');
-  if (values.json) {
-    process.stderr.write(renderPredumpTables(result) + '\n');
-    process.stdout.write(JSON.stringify(result, null, 2) + '\n');
-  } else {
-    process.stdout.write(renderPredumpTables(result) + '\n');
-  }
-  progress(`results in ${outFile}`);
-  if (result.cases.some((c) => c.error)) process.exitCode = 1;
+  report(result, outFile, values.json!, renderPredumpTables, progress);
 }
 
-main().catch((e) => {
-  process.stderr.write(`bench:predump: ${(e as Error).stack ?? e}\n`);
-  process.exitCode = 1;
-});
+runBench('bench:predump', main);

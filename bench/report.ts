@@ -3,7 +3,7 @@ import type { BenchResult, Load } from './run.js';
 
 const MiB = 1 << 20;
 
-function table(title: string, head: string[], rows: string[][], notes: string[] = []): string {
+export function table(title: string, head: string[], rows: string[][], notes: string[] = []): string {
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ');
   return [title, line(head), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line), ...notes.map((n) => `  ${n}`), ''].join('\n');

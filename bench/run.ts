@@ -11,33 +11,22 @@
 // free); then `reps` restores of the last image set, each killed and reaped. The tables show
 // the median repetition, and the dump's share of the slowest limit is the median of each
 // repetition's dump against the limits measured just before it.
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, release, setPriority, tmpdir, totalmem } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { rmSync, statfsSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { COMMON_OPTIONS, commonSettings, machine, median, parseSize, report, runBench, type Machine } from './script.js';
+import { phaseRunner, setNice, type Load } from './phase.js';
+
+export type { Load } from './phase.js';
 import { native } from '../src/kernel/native.js';
 import { PR } from '../src/kernel/syscalls.js';
-import { packageRoot } from '../src/paths.js';
 import { runDump, runRestore, type DumpResult, type RestoreResult } from './cases.js';
-import { othersSince, snapshot, waitIdle } from './cpu.js';
 import { measureLimits, type Limits } from './limits.js';
 import { fmtSize, renderTables } from './report.js';
 import { buildVictim, startVictim, stopVictim } from './victim.js';
 
 const MiB = 1 << 20;
 
-/** Other work on the machine during a phase, and how long we waited for it to calm down. */
-export interface Load {
-  /** Cores' worth of CPU used by everything but this process during the phase. */
-  otherCores: number;
-  /** Cores' worth of CPU used by this process (all its threads) during the phase. */
-  ownCores: number;
-  waitedMs: number;
-  /** False when the machine was still busy after --wait-idle seconds. */
-  wasIdle: boolean;
-  /** Runs of the phase (the last one is recorded). */
-  attempts: number;
-}
 
 export interface DumpRep {
   limits?: Limits;
@@ -72,14 +61,7 @@ export interface CaseResult {
 export interface BenchResult {
   startedAt: string;
   durationMs: number;
-  machine: {
-    cpus: number;
-    cpuModel: string;
-    memGiB: number;
-    kernel: string;
-    node: string;
-    imagesFs: string;
-  };
+  machine: Machine & { imagesFs: string };
   options: {
     sizes: number[];
     quick: boolean;
@@ -96,16 +78,6 @@ export interface BenchResult {
   cases: CaseResult[];
 }
 
-/** "64M", "1G", "512K", "1.5G", "256" (MiB): bytes, a whole number of MiB. */
-export function parseSize(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$/i.exec(s.trim());
-  if (!m) throw new Error(`bad size "${s}" (use e.g. 64M, 1G)`);
-  const unit = { '': MiB, K: 1024, M: MiB, G: 1 << 30, T: 2 ** 40 }[m[2]!.toUpperCase() as '' | 'K' | 'M' | 'G' | 'T'];
-  const b = Math.round(Number(m[1]) * unit);
-  if (b < MiB || b % MiB) throw new Error(`size "${s}" must be a whole number of MiB, at least 1 MiB`);
-  return b;
-}
-
 function fsType(dir: string): string {
   const types: Record<number, string> = { 0xef53: 'ext4', 0x01021994: 'tmpfs', 0x58465342: 'xfs', 0x9123683e: 'btrfs', 0x794c7630: 'overlayfs' };
   const t = statfsSync(dir).type;
@@ -114,12 +86,6 @@ function fsType(dir: string): string {
 
 function gc(): void {
   (globalThis as { gc?: () => void }).gc?.();
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 /** The element whose key is the (lower) median. */
@@ -152,40 +118,22 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       sizes: { type: 'string' },
-      quick: { type: 'boolean', default: false },
-      reps: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      dir: { type: 'string' },
-      out: { type: 'string' },
       sample: { type: 'string' },
-      level: { type: 'string', default: '3' },
       threads: { type: 'string' },
       'no-limits': { type: 'boolean', default: false },
       'no-restore': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
-      'wait-idle': { type: 'string' },
-      retries: { type: 'string' },
-      'max-others': { type: 'string' },
-      nice: { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
+      ...COMMON_OPTIONS,
     },
   });
   if (values.help) {
     process.stdout.write(usage);
     return;
   }
-  const quick = values.quick!;
+  const { quick, reps, level, waitIdleS, retries, maxOthers, nice, base: imagesBase, outFile } = commonSettings(values, '', { reps: 3, waitIdleS: 120 });
   const sizes = (values.sizes ?? (quick ? '64M,256M' : '64M,1G,4G')).split(',').map(parseSize);
-  const reps = Math.max(1, Number(values.reps ?? (quick ? 1 : 3)));
   const sampleBytes = parseSize(values.sample ?? (quick ? '64M' : '256M'));
-  const level = Number(values.level);
   const threads = values.threads ? Number(values.threads) : undefined;
-  const waitIdleS = Number(values['wait-idle'] ?? (quick ? 10 : 120));
-  const retries = Number(values.retries ?? (quick ? 0 : 2));
-  const maxOthers = Number(values['max-others'] ?? 0.25);
-  const nice = Number(values.nice ?? 0);
-  const imagesBase = mkdtempSync(join(resolve(values.dir ?? tmpdir()), 'criu-ts-bench-'));
-  const outFile = resolve(values.out ?? join(packageRoot(), 'bench', 'results', 'latest.json'));
 
   // Restored processes are our children; anything orphaned comes back to us to be reaped.
   native.prctl(PR.SET_CHILD_SUBREAPER, 1);
@@ -195,40 +143,15 @@ async function main(): Promise<void> {
   const result: BenchResult = {
     startedAt: new Date(started).toISOString(),
     durationMs: 0,
-    machine: {
-      cpus: availableParallelism(),
-      cpuModel: cpus()[0]?.model ?? '?',
-      memGiB: Math.round(totalmem() / 2 ** 30),
-      kernel: release(),
-      node: process.version,
-      imagesFs: fsType(imagesBase),
-    },
+    machine: { ...machine(), imagesFs: fsType(imagesBase) },
     options: { sizes, quick, reps, level, threads, sampleBytes, imagesBase, waitIdleS, retries, maxOthers, nice },
     cases: [],
   };
   const progress = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
-  /**
-   * Runs one phase after waiting for the machine to be idle and records the load during it;
-   * when other work took more than maxOthers cores meanwhile, runs it again (up to retries).
-   */
-  const phase = async <T>(label: string, fn: () => Promise<T>, undo?: () => void): Promise<[T, Load]> => {
-    for (let attempt = 1; ; attempt++) {
-      const w = waitIdleS > 0 ? await waitIdle(waitIdleS * 1000) : { waitedMs: 0, idle: true };
-      if (!w.idle) progress(`warning: the machine is still busy after ${waitIdleS} s; measuring anyway`);
-      const s = snapshot();
-      const r = await fn();
-      const load: Load = { ...othersSince(s), waitedMs: w.waitedMs, wasIdle: w.idle, attempts: attempt };
-      if (load.otherCores <= maxOthers || attempt > retries) return [r, load];
-      progress(`${label}: other work used ${load.otherCores.toFixed(2)} cores meanwhile; again`);
-      undo?.();
-    }
-  };
-  const bumpPriority = () => {
-    if (!nice) return;
-    // setpriority on a tid sets that thread only (Linux); threads created later inherit it.
-    for (const t of readdirSync('/proc/self/task')) setPriority(Number(t), nice);
-  };
+  const phase = phaseRunner({ waitIdleS, retries, maxOthers, progress });
+  // Worker threads made since (zstd pool) run at the bench's priority too.
+  const bumpPriority = () => setNice(nice);
   bumpPriority();
 
   try {
@@ -285,17 +208,7 @@ async function main(): Promise<void> {
   }
   result.durationMs = Date.now() - started;
 
-  mkdirSync(dirname(outFile), { recursive: true });
-  writeFileSync(outFile, JSON.stringify(result, null, 2) + '\n');
-  // With --json, stdout is the JSON alone and the table goes to stderr.
-  if (values.json) {
-    process.stderr.write(renderTables(result) + '\n');
-    process.stdout.write(JSON.stringify(result, null, 2) + '\n');
-  } else {
-    process.stdout.write(renderTables(result) + '\n');
-  }
-  progress(`results in ${outFile}`);
-  if (result.cases.some((c) => c.error)) process.exitCode = 1;
+  report(result, outFile, values.json!, renderTables, progress);
 }
 
 /** The median repetitions into the case's top-level fields. */
@@ -322,7 +235,4 @@ function summarize(c: CaseResult): void {
   c.spread = { dump: range(c.dumps.map((d) => d.dump.wall.gbps)), restore: range(c.restores.map((r) => r.restore.wall.gbps)) };
 }
 
-main().catch((e) => {
-  process.stderr.write(`bench: ${(e as Error).stack ?? e}\n`);
-  process.exitCode = 1;
-});
+runBench('bench', main);

@@ -91,6 +91,20 @@ static void fill_random(unsigned char *p) {
   for (size_t i = 0; i < PG / 8; i++) q[i] = rnd();
 }
 
+/* Fills [m, m+len) with the mix: runs of similar pages, as real heaps have: each run of 1-16
+ * pages has one kind. Mix (by pages): text 35 %, ints 20 %, pointers 20 %, sparse 20 %,
+ * random 5 %. (Also used by the other bench victims, which #include this file.) */
+static void fill_region(unsigned char *m, size_t len) {
+  for (size_t off = 0; off < len;) {
+    uint64_t r = rnd();
+    size_t run = 1 + (r >> 32) % 16;
+    unsigned k = (unsigned)(r % 100);
+    void (*fill)(unsigned char *) = k < 35 ? fill_text : k < 55 ? fill_ints : k < 75 ? fill_pointers : k < 95 ? fill_sparse : fill_random;
+    for (size_t i = 0; i < run && off < len; i++, off += PG) fill(m + off);
+  }
+}
+
+#ifndef BENCH_VICTIM_NO_MAIN
 int main(int argc, char **argv) {
   if (argc < 2) {
     dprintf(2, "usage: %s SIZE_MIB [SEED]\n", argv[0]);
@@ -103,16 +117,9 @@ int main(int argc, char **argv) {
     perror("mmap");
     return 3;
   }
-  /* Runs of similar pages, as real heaps have: each run of 1-16 pages has one kind.
-   * Mix (by pages): text 35 %, ints 20 %, pointers 20 %, sparse 20 %, random 5 %. */
-  for (size_t off = 0; off < len;) {
-    uint64_t r = rnd();
-    size_t run = 1 + (r >> 32) % 16;
-    unsigned k = (unsigned)(r % 100);
-    void (*fill)(unsigned char *) = k < 35 ? fill_text : k < 55 ? fill_ints : k < 75 ? fill_pointers : k < 95 ? fill_sparse : fill_random;
-    for (size_t i = 0; i < run && off < len; i++, off += PG) fill(m + off);
-  }
+  fill_region(m, len);
   dprintf(1, "region 0x%lx %zu\n", (unsigned long)m, len);
   if (write(1, "ready\n", 6) != 6) return 4;
   for (;;) pause();
 }
+#endif
