@@ -140,6 +140,8 @@ export interface CaseOptions {
   passes: number;
   intervalMs: number;
   level: number;
+  /** The final dump's level (undefined: the tool's default). */
+  finalLevel?: number | undefined;
   imagesDir: string;
   log: Logger;
 }
@@ -179,7 +181,7 @@ export async function runPredumpCase(v: PredumpVictim, pct: number, o: CaseOptio
       });
     }
     const t = performance.now();
-    const d = await dump({ pid: v.pid, imagesDir: join(o.imagesDir, 'final'), prevImagesDir: `../pre-${o.passes}`, leaveRunning: true, shellJob: true, trackMem: true, compressionLevel: o.level }, o.log);
+    const d = await dump({ pid: v.pid, imagesDir: join(o.imagesDir, 'final'), prevImagesDir: `../pre-${o.passes}`, leaveRunning: true, shellJob: true, trackMem: true, ...(o.finalLevel === undefined ? {} : { compressionLevel: o.finalLevel }) }, o.log);
     const wallMs = performance.now() - t;
     ended = true;
     const tracked = mean(passes.flatMap((p) => (p.storesAfter ? [p.storesAfter] : [])));

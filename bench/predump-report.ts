@@ -14,7 +14,8 @@ const mstores = (x: number) => (x / 1e6).toFixed(1);
 export function renderPredumpTables(r: PredumpBenchResult): string {
   const m = r.machine;
   const out = [
-    `criu-ts pre-dump bench: ${m.cpus} x ${m.cpuModel}, Linux ${m.kernel}, Node ${m.node}; ${r.options.passes} passes ${r.options.intervalMs} ms apart, zstd level ${r.options.level}`,
+    `criu-ts pre-dump bench: ${m.cpus} x ${m.cpuModel}, Linux ${m.kernel}, Node ${m.node}; ${r.options.passes} passes ${r.options.intervalMs} ms apart, zstd level ${r.options.level}` +
+      `, final dump ${r.options.finalLevel === undefined ? 'at the default (stored)' : `at level ${r.options.finalLevel}`}`,
     '',
   ];
   const ok = r.cases.filter((c) => c.result);

@@ -4,7 +4,7 @@
 // JSON with --json); writes bench/results/predump-latest.json.
 //
 //   npm run bench:predump -- [--sizes 1G,4G] [--rates 0.1,1,10] [--passes 3] [--interval 1000]
-//                            [--quick] [--json] [--dir DIR] [--out FILE] [--level 3]
+//                            [--quick] [--json] [--dir DIR] [--out FILE] [--level 3] [--final-level N]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -23,7 +23,7 @@ export interface PredumpBenchResult {
   startedAt: string;
   durationMs: number;
   machine: Machine;
-  options: { sizes: number[]; rates: number[]; passes: number; intervalMs: number; level: number };
+  options: { sizes: number[]; rates: number[]; passes: number; intervalMs: number; level: number; finalLevel?: number };
   cases: Array<{ bytes: number; pct: number; victimFillMs?: number; result?: PredumpCaseResult; error?: string }>;
 }
 
@@ -39,6 +39,7 @@ async function main(): Promise<void> {
       dir: { type: 'string' },
       out: { type: 'string' },
       level: { type: 'string', default: '3' },
+      'final-level': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -54,7 +55,8 @@ async function main(): Promise<void> {
         '  --json           print the JSON result on stdout (the tables then go to stderr)',
         '  --dir DIR        where the image sets go (default: the OS temp dir)',
         '  --out FILE       JSON result file (default bench/results/predump-latest.json)',
-        '  --level N        zstd level (default 3)',
+        '  --level N        zstd level of the passes (default 3)',
+        "  --final-level N  the final dump's (default: the tool's, 0 = stored, for a tracked chain)",
         '',
       ].join('\n'),
     );
@@ -66,6 +68,7 @@ async function main(): Promise<void> {
   const passes = Number(values.passes);
   const intervalMs = Number(values.interval ?? (quick ? 300 : 1000));
   const level = Number(values.level);
+  const finalLevel = values['final-level'] === undefined ? undefined : Number(values['final-level']);
   const base = mkdtempSync(join(resolve(values.dir ?? tmpdir()), 'criu-ts-bench-predump-'));
   const outFile = resolve(values.out ?? join(packageRoot(), 'bench', 'results', 'predump-latest.json'));
   const log = createLogger({ verbosity: 1, name: 'criu-ts' });
@@ -78,7 +81,7 @@ async function main(): Promise<void> {
     startedAt: new Date(started).toISOString(),
     durationMs: 0,
     machine: machine(),
-    options: { sizes, rates, passes, intervalMs, level },
+    options: { sizes, rates, passes, intervalMs, level, ...(finalLevel === undefined ? {} : { finalLevel }) },
     cases: [],
   };
   try {
@@ -93,7 +96,7 @@ async function main(): Promise<void> {
           result.cases.push(c);
           progress(`${bytes / MiB} MiB at ${pct} %/s: ${passes} passes + final dump`);
           try {
-            c.result = await runPredumpCase(v, pct, { passes, intervalMs, level, imagesDir: join(base, `${bytes / MiB}M-${pct}`), log });
+            c.result = await runPredumpCase(v, pct, { passes, intervalMs, level, finalLevel, imagesDir: join(base, `${bytes / MiB}M-${pct}`), log });
             const f = c.result.final;
             progress(`  final dump frozen ${f.frozenMs.toFixed(1)} ms, ${f.pagesSaved} pages; slowdown ${(c.result.slowdown * 100).toFixed(1)} %`);
           } catch (e) {

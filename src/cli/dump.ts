@@ -53,7 +53,7 @@ export default defineCommand<DumpCliOptions, Result>({
       .option('--network-lock <method>', `with --tcp-established: how their packets are held off until the restore (${NETWORK_LOCK_METHODS.join(', ')}; default nftables)`)
       .option('--prev-images-dir <dir>', 'the last pre-dump pass, relative to -D: save only what changed since')
       .option('--track-mem', 'part of an iterative migration (tracking follows from --prev-images-dir)')
-      .option('--compression-level <n>', 'zstd level for page frames (default 3)')
+      .option('--compression-level <n>', 'zstd level for page frames, -7 to 19; 0 stores them uncompressed (default 3; 0 for the final dump of a tracked chain)')
       .option('--iterative', 'run pre-dump passes first, until the final freeze fits --max-downtime')
       .option('--max-passes <n>', 'with --iterative: pre-dump passes at most (default 8)')
       .option('--max-downtime <ms>', 'with --iterative: memory downtime budget of the final dump (default 100)');

@@ -34,7 +34,7 @@ export default defineCommand<PreDumpCliOptions, Result>({
       .requiredOption('-D, --images-dir <dir>', 'directory for this pass (with --stop: the last pass of the chain)')
       .option('--prev-images-dir <dir>', 'the previous pass, relative to -D (as in CRIU)')
       .option('--stop', 'end the chain\'s write tracking; save nothing')
-      .option('--compression-level <n>', 'zstd level for page frames (default 3)');
+      .option('--compression-level <n>', 'zstd level for page frames, -7 to 19; 0 stores them uncompressed (default 3)');
   },
   parse: (raw) => ({
     pid: requirePid(raw.tree, '-t/--tree'),

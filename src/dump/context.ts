@@ -18,7 +18,10 @@ export interface DumpOptions {
   prevImagesDir?: string;
   /** CRIU's --track-mem: recorded; tracking itself follows from the parent chain. */
   trackMem?: boolean;
-  /** zstd level for page frames (3 never collapsed on bad data here; 1 did). */
+  /**
+   * zstd level for page frames (3 never collapsed on bad data here; 1 did); 0 stores them
+   * uncompressed. Default 3, and 0 for the final dump of a tracked chain.
+   */
   compressionLevel?: number;
   /** Compression worker threads (default: one per core). */
   compressThreads?: number;

@@ -160,7 +160,7 @@ export function intersect(a: Array<{ start: number; end: number }>, b: Array<{ s
 }
 
 /** The parent's ranges (pages it can give) within [start, end). */
-function parentRanges(parent: ParentPages, start: number, end: number): Array<{ start: number; end: number }> {
+export function parentRanges(parent: ParentPages, start: number, end: number): Array<{ start: number; end: number }> {
   const out: Array<{ start: number; end: number }> = [];
   const ranges = parent.index.ranges;
   for (let i = firstRangeAfter(ranges, start); i < ranges.length; i++) {
@@ -168,7 +168,12 @@ function parentRanges(parent: ParentPages, start: number, end: number): Array<{ 
     if (r.start >= end) break;
     const s = Math.max(start, r.start);
     const e = Math.min(end, r.start + r.nrPages * PAGE);
-    if (e > s && (r.kind === RangeKind.Data || r.kind === RangeKind.Parent || r.kind === RangeKind.Zero)) out.push({ start: s, end: e });
+    if (!(e > s && (r.kind === RangeKind.Data || r.kind === RangeKind.Parent || r.kind === RangeKind.Zero))) continue;
+    // Adjacent ranges merge: the parent's index alternates DATA and PARENT at every page its
+    // pass saved, and keeping those seams would multiply this pass's items (and its index).
+    const last = out[out.length - 1];
+    if (last && last.end === s) last.end = e;
+    else out.push({ start: s, end: e });
   }
   return out;
 }

@@ -31,6 +31,7 @@ export interface PreDumpOptions {
   pid: number;
   imagesDir: string;
   prevImagesDir?: string;
+  /** zstd level for page frames; 0 stores them uncompressed (default 3). */
   compressionLevel?: number;
   compressThreads?: number;
   /** As for dump: checked at each stage boundary. */

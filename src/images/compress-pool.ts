@@ -17,6 +17,8 @@ export interface CompressedBatch {
   sizes: number[];
   crcs: number[];
   rawSizes: number[];
+  /** Level 0: frames stored as they are. */
+  stored: boolean;
 }
 
 export class CompressPool {
@@ -38,7 +40,7 @@ export class CompressPool {
         const p = this.pending.get(r.id);
         this.pending.delete(r.id);
         this.keepRaw(r.raw);
-        p?.resolve({ data: Buffer.from(r.out, 0, r.outLen), sizes: r.sizes, crcs: r.crcs, rawSizes: r.rawSizes });
+        p?.resolve({ data: Buffer.from(r.out, 0, r.outLen), sizes: r.sizes, crcs: r.crcs, rawSizes: r.rawSizes, stored: r.stored });
       });
       w.on('error', (e) => this.failAll(e));
       this.workers.push(w);

@@ -1,6 +1,6 @@
 // A compression worker: takes a batch of raw page data, cuts it into frames of
 // frameRawSize, compresses each as an independent zstd frame and returns them packed,
-// with sizes and CRCs. Runs off the main thread: zstd-napi calls are synchronous.
+// with sizes and CRCs. Level 0 stores the frames as they are (only the CRCs are computed). Runs off the main thread: zstd-napi calls are synchronous.
 // Buffers travel both ways and are never copied: the raw batch goes back with the reply (the
 // pool reuses it), and the frames go into the buffer the pool lent, if it did and it is big
 // enough, else into a new one.
@@ -28,13 +28,16 @@ export interface CompressReply {
   sizes: number[];
   crcs: number[];
   rawSizes: number[];
+  /** Level 0: the frames are the raw bytes. */
+  stored: boolean;
 }
 
 const compressors = new Map<number, ReturnType<typeof newCompressor>>();
 
 parentPort!.on('message', (m: CompressRequest) => {
+  const stored = m.level === 0;
   let c = compressors.get(m.level);
-  if (!c) compressors.set(m.level, (c = newCompressor(m.level)));
+  if (!c && !stored) compressors.set(m.level, (c = newCompressor(m.level)));
   const raw = new Uint8Array(m.raw, 0, m.rawLen);
   const nFrames = Math.ceil(m.rawLen / m.frameRawSize);
   const need = nFrames * zstd.compressBound(m.frameRawSize);
@@ -46,12 +49,16 @@ parentPort!.on('message', (m: CompressRequest) => {
   let o = 0;
   for (let off = 0; off < m.rawLen; off += m.frameRawSize) {
     const piece = raw.subarray(off, Math.min(off + m.frameRawSize, m.rawLen));
-    const n = c.compress(out.subarray(o), piece);
+    let n: number;
+    if (stored) {
+      out.set(piece, o);
+      n = piece.length;
+    } else n = c!.compress(out.subarray(o), piece);
     sizes.push(n);
     crcs.push(crc32(out.subarray(o, o + n)));
     rawSizes.push(piece.length);
     o += n;
   }
-  const reply: CompressReply = { id: m.id, out: outBuf, outLen: o, raw: m.raw, sizes, crcs, rawSizes };
+  const reply: CompressReply = { id: m.id, out: outBuf, outLen: o, raw: m.raw, sizes, crcs, rawSizes, stored };
   parentPort!.postMessage(reply, [outBuf, m.raw]);
 });

@@ -120,7 +120,7 @@ export class PagesWriter {
     writeAll(this.fd, b.data, this.fileOff);
     let o = 0;
     for (let i = 0; i < b.sizes.length; i++) {
-      this.frames.push({ fileOff: this.fileOff + o, compSize: b.sizes[i]!, rawSize: b.rawSizes[i]!, crc: b.crcs[i]! });
+      this.frames.push({ fileOff: this.fileOff + o, compSize: b.sizes[i]!, rawSize: b.rawSizes[i]!, crc: b.crcs[i]!, ...(b.stored ? { stored: true } : {}) });
       o += b.sizes[i]!;
     }
     this.fileOff += b.data.length;
@@ -201,7 +201,7 @@ export class PagesReader {
     return new PagesReader(file, index, cacheFrames);
   }
 
-  /** The decompressed frame i (checked against its CRC and zstd's content checksum). */
+  /** The decompressed frame i (checked against its CRC, and zstd's content checksum unless stored). */
   frame(i: number): Buffer {
     const hit = this.cache.get(i);
     if (hit) {
@@ -228,7 +228,7 @@ export class PagesReader {
     raw ??= Buffer.allocUnsafe(f.rawSize);
     let n: number;
     try {
-      n = this.dctx.decompress(raw, comp);
+      n = f.stored ? comp.copy(raw, 0, 0, f.rawSize) : this.dctx.decompress(raw, comp);
     } catch (e) {
       throw new ImageError(this.path, `frame ${i} at offset ${f.fileOff}: cannot decompress (${(e as Error).message})`, { cause: e });
     }

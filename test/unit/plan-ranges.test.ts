@@ -1,7 +1,8 @@
 // The range arithmetic of a pass plan (src/dump/plan.ts): the parent keeps its pages minus
 // the written set; the pages saved are the written set that is still present.
 import { describe, expect, it } from 'vitest';
-import { intersect, subtract } from '../../src/dump/plan.js';
+import { intersect, parentRanges, subtract } from '../../src/dump/plan.js';
+import { PAGE, RangeKind, type PageRangeEntry } from '../../src/images/pagemap.js';
 
 const r = (start: number, end: number) => ({ start, end });
 
@@ -16,5 +17,12 @@ describe('plan ranges', () => {
   it('subtract leaves the gaps', () => {
     expect(subtract([r(0, 10)], [r(2, 3), r(5, 7)])).toEqual([r(0, 2), r(3, 5), r(7, 10)]);
     expect(subtract([r(0, 10)], [r(0, 10)])).toEqual([]);
+  });
+  it('the parent gives one range across its own DATA / PARENT / ZERO seams, split only at holes and at the VMA', () => {
+    const P = (page: number, nr: number, kind: RangeKind): PageRangeEntry => ({ start: page * PAGE, nrPages: nr, kind, streamOff: 0 });
+    const ranges = [P(0, 2, RangeKind.Parent), P(2, 1, RangeKind.Data), P(3, 4, RangeKind.Parent), P(7, 1, RangeKind.Zero), P(10, 2, RangeKind.Data)];
+    const parent = { vmas: [], index: { frameRawSize: 65536, ranges, frames: [], pagesBytes: 0, rawBytes: 0 } };
+    expect(parentRanges(parent, 0, 12 * PAGE)).toEqual([r(0, 8 * PAGE), r(10 * PAGE, 12 * PAGE)]);
+    expect(parentRanges(parent, 1 * PAGE, 11 * PAGE)).toEqual([r(1 * PAGE, 8 * PAGE), r(10 * PAGE, 11 * PAGE)]);
   });
 });
