@@ -36,7 +36,8 @@ export function renderSummary(s: SetSummary): string[] {
     s.parent === null ? 'parent: none' : `parent: ${s.parent} (chain: ${s.chain.map((c) => `${c.dir} [${c.kind}]`).join(' <- ')})`,
   ];
   for (const p of s.processes) {
-    const ratio = p.pages.ratio ? ` (ratio ${p.pages.ratio.toFixed(2)})` : '';
+    const u = p.pages.uncompressedFrames;
+    const ratio = (p.pages.ratio ? ` (ratio ${p.pages.ratio.toFixed(2)})` : '') + (u ? `, ${u === p.pages.frames ? 'all' : u} uncompressed` : '');
     out.push(
       '',
       `process ${p.pid} "${p.comm}": parent ${p.ppid}, group ${p.pgid}, session ${p.sid}, threads ${p.threads.join(' ')}`,

@@ -33,7 +33,8 @@ export interface ProcessSummary {
   fds: Array<{ fd: number; kind: string; target: string; flags: string; pos?: number; detail?: string }>;
   /** Armed interval and POSIX timers, one line each. */
   timers: string[];
-  pages: { ranges: number; frames: number; rawBytes: number; storedBytes: number; ratio: number };
+  /** uncompressedFrames: frames stored as they are (level 0, the final dump of a tracked chain). */
+  pages: { ranges: number; frames: number; uncompressedFrames: number; rawBytes: number; storedBytes: number; ratio: number };
 }
 
 export interface SetSummary {
@@ -82,7 +83,7 @@ function describeProcess(set: ImageSet, pid: number): ProcessSummary {
       vmas: [],
       fds: [],
       timers: [],
-      pages: { ranges: 0, frames: 0, rawBytes: 0, storedBytes: 0, ratio: 0 },
+      pages: { ranges: 0, frames: 0, uncompressedFrames: 0, rawBytes: 0, storedBytes: 0, ratio: 0 },
     };
   }
   const mm = set.mms.get(pid)!;
@@ -132,6 +133,7 @@ function describeProcess(set: ImageSet, pid: number): ProcessSummary {
       pages: {
         ranges: ix.ranges.length,
         frames: ix.frames.length,
+        uncompressedFrames: ix.frames.reduce((n, f) => n + (f.stored ? 1 : 0), 0),
         rawBytes: ix.rawBytes,
         storedBytes: ix.pagesBytes,
         ratio: ix.pagesBytes ? ix.rawBytes / ix.pagesBytes : 0,
