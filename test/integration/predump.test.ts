@@ -77,7 +77,8 @@ describe('pre-dump chains', () => {
     ok(await runCli(['dump', '-t', String(pid), '-D', join(base, 'final'), '--prev-images-dir', '../6', '--shell-job']));
     await target.exited;
     // The passes are compressed; the end of the tracked chain stores its frames as they are.
-    const pages = async (d: string) => (await show(join(base, d))).processes[0]!.pages;
+    const dir = base;
+    const pages = async (d: string) => (await show(join(dir, d))).processes[0]!.pages;
     expect((await pages('6')).uncompressedFrames).toBe(0);
     const last = await pages('final');
     expect(last.frames).toBeGreaterThan(0);
