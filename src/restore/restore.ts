@@ -29,7 +29,8 @@ import { destroyAll, forkChild, makeZombie, sessionAndGroup } from './tree.js';
 import { ShmRegistry } from './shm.js';
 import { TreeFds } from './fds/tree.js';
 import { finishConnections } from './fds/tcp.js';
-import { requeueSignals, restoreThreadState, setFinalRegs } from './thread.js';
+import { entersSyscall, requeueSignals, restoreThreadState, setFinalRegs } from './thread.js';
+import { resumeThreads } from './resume.js';
 import { createThreads } from './threads.js';
 import { Remote } from '../kernel/remote.js';
 import { PR, SYS } from '../kernel/syscalls.js';
@@ -154,7 +155,7 @@ export async function restore(opts: RestoreOptions, log: Logger, fault?: string)
     if (tcp) ctx.stats.tcpConnections = tcp;
     timed(ctx, 'resume', pid, () => {
       // Children first: the root's parent (us) never waits on them, but they start together.
-      for (const p of [...alive].reverse()) for (const tid of p.threads) native.ptraceDetach(tid, 0);
+      for (const p of [...alive].reverse()) resumeThreads(p.threads, new Set(p.threads.filter((t) => entersSyscall(set.cores.get(t)!))), log);
     });
     created.length = 0;
   } catch (e) {

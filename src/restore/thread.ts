@@ -77,6 +77,11 @@ export function restartRegs(c: Core): Buffer {
   return regs;
 }
 
+/** Whether the thread resumes at a syscall instruction, to run again the call it was in. */
+export function entersSyscall(c: Core): boolean {
+  return getReg(restartRegs(c), 'rip') !== getReg(regsFromJson(c.regs), 'rip');
+}
+
 export function setFinalRegs(tid: number, c: Core): void {
   native.ptraceSetSigmask(tid, BigInt(c.sigmask));
   native.ptraceSetRegs(tid, restartRegs(c));
