@@ -211,10 +211,6 @@ export class PagesReader {
     }
     const f = this.index.frameAt ? this.index.frameAt(i) : this.index.frames[i];
     if (!f) throw new ImageError(this.path, `frame ${i} does not exist (the index has ${this.index.frames.length})`);
-    if (this.compBuf.length < f.compSize) this.compBuf = Buffer.allocUnsafe(Math.max(f.compSize, 128 * 1024));
-    this.file.pread(this.compBuf, 0, f.compSize, f.fileOff);
-    const comp = this.compBuf.subarray(0, f.compSize);
-    if (crc32(comp) !== f.crc) throw new ImageError(this.path, `frame ${i} at offset ${f.fileOff}: checksum mismatch (damaged)`);
     // A full cache gives its oldest buffer to the new frame: a lazy server reads thousands of
     // frames a second, and a fresh 64 KiB Buffer for each keeps the GC busy half the time.
     // (A frame Buffer is valid until the next frame() call: callers copy out of it at once.)
@@ -226,13 +222,20 @@ export class PagesReader {
       if (b.length === f.rawSize) raw = b;
     }
     raw ??= Buffer.allocUnsafe(f.rawSize);
-    let n: number;
-    try {
-      n = f.stored ? comp.copy(raw, 0, 0, f.rawSize) : this.dctx.decompress(raw, comp);
-    } catch (e) {
-      throw new ImageError(this.path, `frame ${i} at offset ${f.fileOff}: cannot decompress (${(e as Error).message})`, { cause: e });
+    // A stored frame is read straight into its place; a compressed one through compBuf.
+    if (!f.stored && this.compBuf.length < f.compSize) this.compBuf = Buffer.allocUnsafe(Math.max(f.compSize, 128 * 1024));
+    const comp = f.stored ? raw : this.compBuf.subarray(0, f.compSize);
+    this.file.pread(comp, 0, f.compSize, f.fileOff);
+    if (crc32(comp) !== f.crc) throw new ImageError(this.path, `frame ${i} at offset ${f.fileOff}: checksum mismatch (damaged)`);
+    if (!f.stored) {
+      let n: number;
+      try {
+        n = this.dctx.decompress(raw, comp);
+      } catch (e) {
+        throw new ImageError(this.path, `frame ${i} at offset ${f.fileOff}: cannot decompress (${(e as Error).message})`, { cause: e });
+      }
+      if (n !== f.rawSize) throw new ImageError(this.path, `frame ${i}: decompressed to ${n} bytes, expected ${f.rawSize}`);
     }
-    if (n !== f.rawSize) throw new ImageError(this.path, `frame ${i}: decompressed to ${n} bytes, expected ${f.rawSize}`);
     this.cache.set(i, raw);
     return raw;
   }

@@ -13,10 +13,10 @@ import type { Logger } from '../log.js';
 /** How long threads may take to reach their syscall; after it they are let go where they are. */
 const ENTRY_WAIT_MS = 1000;
 
-const sleepMs = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-
 /** Detaches every thread; those in `entering` once they have entered their syscall again. */
 export function resumeThreads(tids: number[], entering: Set<number>, log: Logger): void {
+  // Waits are synchronous: ptrace requests for these threads must come from this JS thread.
+  const nap = new Int32Array(new SharedArrayBuffer(4));
   const pending = new Set<number>();
   for (const tid of tids) {
     if (!entering.has(tid)) continue;
@@ -45,7 +45,7 @@ export function resumeThreads(tids: number[], entering: Set<number>, log: Logger
         native.ptraceSyscall(tid, 0);
       }
     }
-    if (pending.size) sleepMs(0.05);
+    if (pending.size) Atomics.wait(nap, 0, 0, 0.05);
   }
   for (const tid of pending) {
     // Not there in time (one instruction away: only a machine too busy to run it): stop it

@@ -11,10 +11,7 @@ import type { Remote } from '../kernel/remote.js';
 
 const SS_ONSTACK = 1;
 const SS_DISABLE = 2;
-const SYS_NANOSLEEP = 35;
-const SYS_RESTART_SYSCALL = 219;
 const EINTR = 4;
-const SYS_CLOCK_NANOSLEEP = 230;
 const TIMER_ABSTIME = 1;
 
 /** The thread's own kernel state, by syscalls injected into that thread (r). */
@@ -52,13 +49,13 @@ export function restartRegs(c: Core): Buffer {
   const regs = regsFromJson(c.regs);
   let orig = getRegSigned(regs, 'orig_rax');
   // restart_syscall cannot restart anything in a new process: run the call it stood for.
-  if (orig === BigInt(SYS_RESTART_SYSCALL)) orig = c.restartSyscall !== undefined ? BigInt(c.restartSyscall) : orig;
+  if (orig === BigInt(SYS.restart_syscall)) orig = c.restartSyscall !== undefined ? BigInt(c.restartSyscall) : orig;
   const rax = getRegSigned(regs, 'rax');
   if (orig >= 0n) {
     if (rax === -BigInt(ERESTART.SYS) || rax === -BigInt(ERESTART.NOINTR) || rax === -BigInt(ERESTART.NOHAND)) {
       setReg(regs, 'rax', orig);
       setReg(regs, 'rip', getRegSigned(regs, 'rip') - 2n);
-    } else if (rax === -BigInt(ERESTART.RESTARTBLOCK) && orig === BigInt(SYS_RESTART_SYSCALL)) {
+    } else if (rax === -BigInt(ERESTART.RESTARTBLOCK) && orig === BigInt(SYS.restart_syscall)) {
       // We could not tell which call it was: it returns EINTR, as CRIU does.
       setReg(regs, 'rax', -EINTR);
     } else if (rax === -BigInt(ERESTART.RESTARTBLOCK)) {
@@ -67,8 +64,8 @@ export function restartRegs(c: Core): Buffer {
       // left into *rem, so it sleeps on from there; other timeouts (poll ...) start afresh.
       setReg(regs, 'rax', orig);
       setReg(regs, 'rip', getRegSigned(regs, 'rip') - 2n);
-      if (orig === BigInt(SYS_NANOSLEEP) && getReg(regs, 'rsi') !== 0n) setReg(regs, 'rdi', getReg(regs, 'rsi'));
-      if (orig === BigInt(SYS_CLOCK_NANOSLEEP) && !(getReg(regs, 'rsi') & BigInt(TIMER_ABSTIME)) && getReg(regs, 'r10') !== 0n) {
+      if (orig === BigInt(SYS.nanosleep) && getReg(regs, 'rsi') !== 0n) setReg(regs, 'rdi', getReg(regs, 'rsi'));
+      if (orig === BigInt(SYS.clock_nanosleep) && !(getReg(regs, 'rsi') & BigInt(TIMER_ABSTIME)) && getReg(regs, 'r10') !== 0n) {
         setReg(regs, 'rdx', getReg(regs, 'r10'));
       }
     }
