@@ -18,6 +18,18 @@ export interface CliResult {
   stderr: string;
 }
 
+/**
+ * The child's exit, once what it wrote before exiting has been read: 'exit' can come before
+ * the last 'data' of its pipes. Not 'close': a restored --shell-job process may hold the
+ * pipes open long after criu-ts has gone, so the wait for the ends is bounded.
+ */
+async function exitedAndRead(p: ChildProcess): Promise<[number | null, NodeJS.Signals | null]> {
+  const ended = [p.stdout!, p.stderr!].map((s) => (s.readableEnded ? Promise.resolve() : once(s, 'end').then(() => {}, () => {})));
+  const r = (await once(p, 'exit')) as [number | null, NodeJS.Signals | null];
+  await Promise.race([Promise.all(ended), new Promise((res) => setTimeout(res, 200))]);
+  return r;
+}
+
 /** Runs criu-ts to completion. */
 export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   const p = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
@@ -25,7 +37,7 @@ export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promi
   let stderr = '';
   p.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   p.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const [code, signal] = (await once(p, 'exit')) as [number | null, NodeJS.Signals | null];
+  const [code, signal] = await exitedAndRead(p);
   return { code, signal, stdout, stderr };
 }
 
@@ -49,7 +61,7 @@ export class CliProcess {
     };
     proc.stdout!.setEncoding('utf8').on('data', lines(this.out));
     proc.stderr!.setEncoding('utf8').on('data', lines(this.err));
-    this.exited = once(proc, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    this.exited = exitedAndRead(proc);
   }
 
   /** afterExit: keep waiting once criu-ts has exited (a -d restore's process still writes to our pipes). */
