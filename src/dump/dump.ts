@@ -37,6 +37,9 @@ import { NetworkLock } from '../net/lock.js';
 import type { Files } from '../images/files.js';
 import type { Mm } from '../images/mm.js';
 import { copyPlanned, plan } from './pass.js';
+import { writtenSoFar } from './plan.js';
+import { COPY_CHUNK } from './memory.js';
+import { PagesWriter } from '../images/pages.js';
 import { acquireTracking, endAllTracking, endTracking, type TrackingInfo } from './tracking.js';
 
 export interface DumpResult {
@@ -86,12 +89,20 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
   // would take several times longer (the bulk, in the pre-dump sets, stays compressed).
   const level = opts.compressionLevel ?? (uffds.size ? 0 : 3);
   const pool = new CompressPool(level, opts.compressThreads);
+  const writers = new Map<number, PagesWriter>();
   let tree: TreeProc[] = [];
   let done = false;
   let inventoryWritten = false;
   let complete = false;
   try {
-    await pool.warm(); // worker start-up before, not during, the freeze
+    // Worker start-up, and the first touch of the copy buffers and of the page cache the
+    // final dump of a tracked chain will write (see PagesWriter.reserve), before the freeze.
+    await pool.warm(uffds.size ? { size: COPY_CHUNK, count: 8 } : undefined);
+    for (const tpid of uffds.keys()) {
+      const w = new PagesWriter(dir, tpid, pool);
+      writers.set(tpid, w);
+      w.reserve(Math.ceil(writtenSoFar(tpid) * 1.25) + COPY_CHUNK);
+    }
     // Kept as soon as it exists: whatever fails after this point must thaw it.
     await stage(ctx, 'freeze', pid, () => (tree = freezeTree(pid, log)));
     const frozenAt = timer();
@@ -115,7 +126,9 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
           pool,
           log,
           progress: opts.onProgress,
+          writer: writers.get(p.pid),
         };
+        writers.delete(p.pid); // copyPlanned finishes or aborts it
         const tPlan = timer();
         const plan_ = plan(input);
         log.debug(`pages (pid ${p.pid}): plan ${tPlan().toFixed(2)} ms, ${plan_.items.length} items`);
@@ -183,6 +196,7 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     log.info(`dumped pid ${pid} to ${dir} in ${total().toFixed(1)} ms (frozen ${ctx.stats.frozenMs!.toFixed(1)} ms)`);
     return { pid, imagesDir: dir, stats: ctx.stats, killed: !opts.leaveRunning, notes };
   } finally {
+    for (const w of writers.values()) w.discard(); // made ahead for a process that was not there
     await pool.close();
     for (const fd of uffds.values()) endTracking(undefined, fd); // our copies only: the trackers keep the chain
     if (!done) tcp?.release(); // before the thaw: in repair mode the process could not send

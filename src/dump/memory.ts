@@ -11,7 +11,9 @@ import type { PagesWriter } from '../images/pages.js';
 import { CriuError } from '../errors.js';
 import type { Item } from './plan.js';
 
-const CHUNK = 4 << 20;
+/** Bytes per process_vm_readv (and per buffer handed to the writer). */
+export const COPY_CHUNK = 4 << 20;
+const CHUNK = COPY_CHUNK;
 const IOV_MAX = 1024;
 
 interface Chunk {
@@ -19,21 +21,42 @@ interface Chunk {
   bytes: number;
 }
 
-/** Data items cut into chunks of at most CHUNK bytes and IOV_MAX pieces. */
-function* chunks(items: Item[]): Generator<Chunk> {
+/**
+ * Data items cut into chunks of at most CHUNK bytes and IOV_MAX pieces. A chunk cut at
+ * IOV_MAX pieces gives its last pages to the next one so that it stays a whole number of
+ * `align` bytes (the writer's frame size): such a chunk goes to the writer without a copy.
+ */
+function* chunks(items: Item[], align: number): Generator<Chunk> {
   let cur: Chunk = { pieces: [], bytes: 0 };
+  const cut = (): Chunk => {
+    const out = cur;
+    cur = { pieces: [], bytes: 0 };
+    let excess = out.bytes % align;
+    const carried: Item[] = [];
+    while (excess > 0) {
+      const last = out.pieces[out.pieces.length - 1]!;
+      const n = Math.min(excess, last.end - last.start);
+      carried.unshift({ ...last, start: last.end - n });
+      last.end -= n;
+      if (last.end === last.start) out.pieces.pop();
+      out.bytes -= n;
+      excess -= n;
+    }
+    for (const c of carried) {
+      cur.pieces.push(c);
+      cur.bytes += c.end - c.start;
+    }
+    return out;
+  };
   for (const p of items) {
     if (p.kind !== 'data') continue;
     let s = p.start;
     while (s < p.end) {
       const n = Math.min(p.end - s, CHUNK - cur.bytes);
-      cur.pieces.push({ ...p, start: s, end: s + n });
+      cur.pieces.push({ start: s, end: s + n, kind: 'data', readable: p.readable });
       cur.bytes += n;
       s += n;
-      if (cur.bytes === CHUNK || cur.pieces.length === IOV_MAX) {
-        yield cur;
-        cur = { pieces: [], bytes: 0 };
-      }
+      if (cur.bytes === CHUNK || cur.pieces.length === IOV_MAX) yield cut();
     }
   }
   if (cur.bytes) yield cur;
@@ -41,8 +64,8 @@ function* chunks(items: Item[]): Generator<Chunk> {
 
 interface ReadChunk {
   buf: Buffer;
-  /** Bytes actually read of each piece (less than its length where it vanished). */
-  got: number[];
+  /** Bytes actually read of each piece (less than its length where it vanished), or 'all'. */
+  got: number[] | 'all';
 }
 
 function preadMem(fd: number, buf: Buffer, off: number, at: number, len: number): number {
@@ -62,10 +85,12 @@ function preadMem(fd: number, buf: Buffer, off: number, at: number, len: number)
 
 /** Reads one chunk: process_vm_readv for the readable pieces, /proc/PID/mem for the rest. */
 async function readChunk(pid: number, memFd: () => number, c: Chunk, buf: Buffer): Promise<ReadChunk> {
-  const got = c.pieces.map(() => 0);
   const ranges: number[] = [];
   for (const p of c.pieces) if (p.readable) ranges.push(p.start, p.end - p.start);
   let fast = ranges.length ? await native.processVmReadvAsync(pid, buf, 0, ranges) : 0;
+  // The usual case: every piece readable and read whole, packed in order.
+  if (fast === c.bytes) return { buf, got: 'all' };
+  const got = c.pieces.map(() => 0);
   // process_vm_readv fills the readable pieces in order, contiguously from offset 0; move
   // them to their places (after the unreadable ones) as we account for them, from the back.
   const placed: Array<[number, number]> = [];
@@ -123,7 +148,7 @@ export async function copyPages(pid: number, items: Item[], writer: PagesWriter,
     }
   };
   try {
-    const it = chunks(items);
+    const it = chunks(items, writer.frameRawSize);
     const start = (c: Chunk) => {
       // A buffer from the writer: a chunk read as one piece goes to a compressor without a copy.
       const p = readChunk(pid, memFd, c, writer.buffer(c.bytes));
@@ -137,6 +162,17 @@ export async function copyPages(pid: number, items: Item[], writer: PagesWriter,
       const { buf, got } = await pending;
       next = it.next();
       pending = next.done ? null : start(next.value);
+      if (got === 'all') {
+        // Index each piece, then hand the packed buffer over whole: no copy, one await.
+        for (const p of chunk.pieces) {
+          parentsBefore(p.start);
+          writer.addDataRange(p.start, p.end - p.start);
+        }
+        await writer.appendStream(buf.subarray(0, chunk.bytes), true);
+        bytesRead += chunk.bytes;
+        onCopied?.(bytesRead);
+        continue;
+      }
       let off = 0;
       for (let i = 0; i < chunk.pieces.length; i++) {
         const p = chunk.pieces[i]!;

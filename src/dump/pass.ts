@@ -28,6 +28,8 @@ export interface PassInput {
   log: Logger;
   /** Told how much of the planned data has been copied (phase 'pages'). */
   progress?: ProgressFn;
+  /** A writer made ahead (see PagesWriter.reserve); else copyPlanned makes one. */
+  writer?: PagesWriter;
 }
 
 export function plan(i: PassInput): PassPlan {
@@ -36,7 +38,7 @@ export function plan(i: PassInput): PassPlan {
 
 /** Copies what the plan says into pages-PID.zst / pagemap-PID.bin. */
 export async function copyPlanned(i: PassInput, p: PassPlan, frozen: boolean): Promise<PassStats> {
-  const writer = new PagesWriter(i.dir, i.pid, i.pool);
+  const writer = i.writer ?? new PagesWriter(i.dir, i.pid, i.pool);
   try {
     const total = p.items.reduce((n, x) => n + (x.kind === 'data' ? x.end - x.start : 0), 0);
     const onCopied = i.progress && ((done: number) => i.progress!({ phase: 'pages', bytesDone: done, bytesTotal: total }));

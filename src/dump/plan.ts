@@ -76,12 +76,31 @@ export interface ParentPages {
 const sameVma = (a: Vma, b: Vma) =>
   a.start === b.start && a.end === b.end && a.prot === b.prot && a.shared === b.shared && a.kind === b.kind && a.name === b.name && a.offset === b.offset;
 
+// Zero-page mappings read as zero anyway; page-cache pages of a private file mapping come
+// back from the file. Everything else present or swapped is data.
+const excluded = (rule: SaveRule) => PAGE_IS.PFNZERO | (rule === 'cow' ? PAGE_IS.FILE : 0);
+const holding = (swap: boolean) => PAGE_IS.PRESENT | (swap ? PAGE_IS.SWAPPED : 0);
+
 function presence(rule: SaveRule, swap: boolean) {
-  // Zero-page mappings read as zero anyway; page-cache pages of a private file mapping
-  // come back from the file. Everything else present or swapped is data.
-  const exclude = PAGE_IS.PFNZERO | (rule === 'cow' ? PAGE_IS.FILE : 0);
-  const anyof = PAGE_IS.PRESENT | (swap ? PAGE_IS.SWAPPED : 0);
-  return { categoryInverted: exclude, categoryMask: exclude, categoryAnyofMask: anyof, returnMask: PAGE_IS.PRESENT | PAGE_IS.SWAPPED };
+  const exclude = excluded(rule);
+  return { categoryInverted: exclude, categoryMask: exclude, categoryAnyofMask: holding(swap), returnMask: PAGE_IS.PRESENT | PAGE_IS.SWAPPED };
+}
+
+/** What a written-pages scan returns: enough for dataOf to decide on each range. */
+const WRITTEN_RETURN = PAGE_IS.WRITTEN | PAGE_IS.PRESENT | PAGE_IS.SWAPPED | PAGE_IS.PFNZERO | PAGE_IS.FILE;
+
+/** The ranges of a scan that hold data by presence()'s rule, adjacent ones merged. */
+function dataOf(ranges: PageRange[], rule: SaveRule, swap: boolean): PageRange[] {
+  const exclude = excluded(rule);
+  const hold = holding(swap);
+  const out: PageRange[] = [];
+  for (const r of ranges) {
+    if (r.categories & exclude || !(r.categories & hold)) continue;
+    const last = out[out.length - 1];
+    if (last && last.end === r.start) last.end = r.end;
+    else out.push({ start: r.start, end: r.end, categories: r.categories & (PAGE_IS.PRESENT | PAGE_IS.SWAPPED) });
+  }
+  return out;
 }
 
 /**
@@ -144,21 +163,6 @@ export function subtract(a: Array<{ start: number; end: number }>, b: Array<{ st
   return out;
 }
 
-/** Ranges in both a and b (both sorted, disjoint). */
-export function intersect(a: Array<{ start: number; end: number }>, b: Array<{ start: number; end: number }>): Array<{ start: number; end: number }> {
-  const out: Array<{ start: number; end: number }> = [];
-  let i = 0;
-  let j = 0;
-  while (i < a.length && j < b.length) {
-    const s = Math.max(a[i]!.start, b[j]!.start);
-    const e = Math.min(a[i]!.end, b[j]!.end);
-    if (e > s) out.push({ start: s, end: e });
-    if (a[i]!.end < b[j]!.end) i++;
-    else j++;
-  }
-  return out;
-}
-
 /** The parent's ranges (pages it can give) within [start, end). */
 export function parentRanges(parent: ParentPages, start: number, end: number): Array<{ start: number; end: number }> {
   const out: Array<{ start: number; end: number }> = [];
@@ -178,6 +182,32 @@ export function parentRanges(parent: ParentPages, start: number, end: number): A
   return out;
 }
 
+/**
+ * Bytes written since the last pass in the tracked memory of pid, as of now (the process
+ * runs on): what a final dump about to freeze it should expect to save, at least. One scan
+ * without write-protecting anything; untracked VMAs (not WPALLOWED) are left out.
+ */
+export function writtenSoFar(pid: number): number {
+  const fd = openPagemap(pid);
+  try {
+    const mask = PAGE_IS.WRITTEN | PAGE_IS.WPALLOWED;
+    return scanFd(fd, { categoryMask: mask, returnMask: mask }).reduce((n, r) => n + (r.end - r.start), 0);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Appends parent and data ranges (each sorted, disjoint from the other) in address order. */
+function mergeInto(items: Item[], parents: Array<{ start: number; end: number }>, data: Array<{ start: number; end: number }>, readable: boolean): void {
+  let i = 0;
+  let j = 0;
+  while (i < parents.length || j < data.length) {
+    const takeParent = j >= data.length || (i < parents.length && parents[i]!.start < data[j]!.start);
+    const r = takeParent ? parents[i++]! : data[j++]!;
+    items.push({ start: r.start, end: r.end, kind: takeParent ? 'parent' : 'data', readable });
+  }
+}
+
 export function planPass(pid: number, vmas: Vma[], tracking: Tracking | undefined, parent: ParentPages | undefined, log: Logger): PassPlan {
   const fd = openPagemap(pid);
   const plan: PassPlan = { items: [], pagesScanned: 0, pagesWritten: 0, notes: [] };
@@ -186,13 +216,13 @@ export function planPass(pid: number, vmas: Vma[], tracking: Tracking | undefine
     const found = scanFd(fd, { start: s, end: e, ...presence(saveRule(v), devices > 0) });
     return devices > 0 ? realSwapped(pid, found, devices) : found;
   };
-  const wpScan = (s: number, e: number): PageRange[] =>
+  const wpScan = (s: number, e: number, returnMask: number = PAGE_IS.WRITTEN): PageRange[] =>
     scanFd(fd, {
       start: s,
       end: e,
       flags: PM_SCAN.WP_MATCHING | PM_SCAN.CHECK_WPASYNC,
       categoryMask: PAGE_IS.WRITTEN,
-      returnMask: PAGE_IS.WRITTEN,
+      returnMask,
     });
   try {
     for (const v of vmas) {
@@ -211,7 +241,10 @@ export function planPass(pid: number, vmas: Vma[], tracking: Tracking | undefine
       if (continuing) {
         let written: PageRange[] | undefined;
         try {
-          written = wpScan(start, end);
+          // One walk finds, protects again and classifies the written pages (a second,
+          // presence walk over a GiB-sized VMA costs as much again, and the final dump
+          // does this while frozen).
+          written = wpScan(start, end, WRITTEN_RETURN);
         } catch (e) {
           // EPERM: this VMA is no longer registered (remapped in place, ...): start it afresh.
           if (!hasCode(e, 'EPERM')) throw e;
@@ -221,12 +254,10 @@ export function planPass(pid: number, vmas: Vma[], tracking: Tracking | undefine
         if (written) {
           plan.pagesScanned += (end - start) / PAGE;
           plan.pagesWritten += written.reduce((n, r) => n + (r.end - r.start) / PAGE, 0);
-          // One presence scan over the written span, not one per written range: a scattered
-          // dirty set has thousands of ranges, and the final dump does this while frozen.
-          const fresh = written.length ? intersect(written, present(v, written[0]!.start, written[written.length - 1]!.end)) : [];
+          const held = dataOf(written, rule, devices > 0);
+          const fresh = devices > 0 ? realSwapped(pid, held, devices) : held;
           const inParent = subtract(parentRanges(parent, start, end), written);
-          for (const r of inParent) plan.items.push({ start: r.start, end: r.end, kind: 'parent', readable });
-          data(fresh);
+          mergeInto(plan.items, inParent, fresh, readable);
           continue;
         }
       }
@@ -250,7 +281,8 @@ export function planPass(pid: number, vmas: Vma[], tracking: Tracking | undefine
   } finally {
     closeSync(fd);
   }
-  plan.items.sort((a, b) => a.start - b.start);
+  // VMAs come in address order, and so do their items; sort only if a caller's did not.
+  if (plan.items.some((it, i) => i > 0 && it.start < plan.items[i - 1]!.start)) plan.items.sort((a, b) => a.start - b.start);
   for (const n of plan.notes) log.warn(`pid ${pid}: ${n}`);
   return plan;
 }

@@ -39,7 +39,8 @@ export class CompressPool {
       w.on('message', (r: CompressReply) => {
         const p = this.pending.get(r.id);
         this.pending.delete(r.id);
-        this.keepRaw(r.raw);
+        if (r.raw) this.keepRaw(r.raw);
+        if (r.lent) this.keepOut(r.lent);
         p?.resolve({ data: Buffer.from(r.out, 0, r.outLen), sizes: r.sizes, crcs: r.crcs, rawSizes: r.rawSizes, stored: r.stored });
       });
       w.on('error', (e) => this.failAll(e));
@@ -51,8 +52,12 @@ export class CompressPool {
    * Resolves once every worker has loaded zstd and compressed something: call it before
    * freezing a process, so worker start-up (tens of ms) is not spent while it is stopped.
    */
-  async warm(): Promise<void> {
+  async warm(buffers?: { size: number; count: number }): Promise<void> {
     await Promise.all(this.workers.map(() => this.compress(Buffer.alloc(4096), 4096, 4096)));
+    // Memory touched for the first time can cost 10 µs a page (on a VM whose host backs
+    // guest pages lazily: this one), ten times a copy: a caller about to copy while a
+    // process is frozen has its buffers touched now.
+    if (buffers) for (let i = 0; i < Math.min(buffers.count, this.keep()); i++) this.keepRaw(Buffer.alloc(buffers.size).buffer as ArrayBuffer);
   }
 
   get size(): number {
@@ -67,7 +72,13 @@ export class CompressPool {
 
   /** Gives a batch's output buffer back once its frames are written; `b.data` is not to be used after. */
   recycle(b: CompressedBatch): void {
-    if (this.freeOut.length < this.keep()) this.freeOut.push(b.data.buffer as ArrayBuffer);
+    // Stored frames are a raw buffer (see compress-worker.ts).
+    if (b.stored) this.keepRaw(b.data.buffer as ArrayBuffer);
+    else this.keepOut(b.data.buffer as ArrayBuffer);
+  }
+
+  private keepOut(ab: ArrayBuffer): void {
+    if (this.freeOut.length < this.keep()) this.freeOut.push(ab);
   }
 
   /** How many free buffers of one kind to keep: about what is in flight at once. */

@@ -3,7 +3,8 @@
 // with sizes and CRCs. Level 0 stores the frames as they are (only the CRCs are computed). Runs off the main thread: zstd-napi calls are synchronous.
 // Buffers travel both ways and are never copied: the raw batch goes back with the reply (the
 // pool reuses it), and the frames go into the buffer the pool lent, if it did and it is big
-// enough, else into a new one.
+// enough, else into a new one. Stored frames are the raw batch itself (the lent buffer goes
+// back unused): a final dump writes them while the process is frozen.
 import { parentPort } from 'node:worker_threads';
 import { crc32 } from 'node:zlib';
 import { newCompressor, zstd } from './zstd.js';
@@ -23,8 +24,10 @@ export interface CompressReply {
   /** The packed frames are out[0, outLen). */
   out: ArrayBuffer;
   outLen: number;
-  /** The request's raw buffer, handed back. */
-  raw: ArrayBuffer;
+  /** The request's raw buffer, handed back (absent when stored: it is `out`). */
+  raw?: ArrayBuffer;
+  /** The lent buffer, handed back unused (stored frames). */
+  lent?: ArrayBuffer;
   sizes: number[];
   crcs: number[];
   rawSizes: number[];
@@ -36,24 +39,32 @@ const compressors = new Map<number, ReturnType<typeof newCompressor>>();
 
 parentPort!.on('message', (m: CompressRequest) => {
   const stored = m.level === 0;
+  const sizes: number[] = [];
+  const crcs: number[] = [];
+  const rawSizes: number[] = [];
+  if (stored) {
+    const raw = new Uint8Array(m.raw, 0, m.rawLen);
+    for (let off = 0; off < m.rawLen; off += m.frameRawSize) {
+      const piece = raw.subarray(off, Math.min(off + m.frameRawSize, m.rawLen));
+      sizes.push(piece.length);
+      rawSizes.push(piece.length);
+      crcs.push(crc32(piece));
+    }
+    const reply: CompressReply = { id: m.id, out: m.raw, outLen: m.rawLen, sizes, crcs, rawSizes, stored, ...(m.out ? { lent: m.out } : {}) };
+    parentPort!.postMessage(reply, m.out ? [m.raw, m.out] : [m.raw]);
+    return;
+  }
   let c = compressors.get(m.level);
-  if (!c && !stored) compressors.set(m.level, (c = newCompressor(m.level)));
+  if (!c) compressors.set(m.level, (c = newCompressor(m.level)));
   const raw = new Uint8Array(m.raw, 0, m.rawLen);
   const nFrames = Math.ceil(m.rawLen / m.frameRawSize);
   const need = nFrames * zstd.compressBound(m.frameRawSize);
   const outBuf = m.out && m.out.byteLength >= need ? m.out : new ArrayBuffer(need);
   const out = new Uint8Array(outBuf);
-  const sizes: number[] = [];
-  const crcs: number[] = [];
-  const rawSizes: number[] = [];
   let o = 0;
   for (let off = 0; off < m.rawLen; off += m.frameRawSize) {
     const piece = raw.subarray(off, Math.min(off + m.frameRawSize, m.rawLen));
-    let n: number;
-    if (stored) {
-      out.set(piece, o);
-      n = piece.length;
-    } else n = c!.compress(out.subarray(o), piece);
+    const n = c.compress(out.subarray(o), piece);
     sizes.push(n);
     crcs.push(crc32(out.subarray(o, o + n)));
     rawSizes.push(piece.length);

@@ -1,6 +1,7 @@
 // pages-PID.zst (independent zstd frames) and its index pagemap-PID.bin: the sink that the
 // dump writes pages into, and the source that restore and the lazy server read from.
-import { closeSync, fdatasync, fsyncSync } from 'node:fs';
+import { closeSync, fdatasync, fsyncSync, ftruncateSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { CompressPool, CompressedBatch } from './compress-pool.js';
 import { ImageError } from './errors.js';
@@ -34,6 +35,8 @@ export class PagesWriter {
   private batch: Buffer;
   private batchLen = 0;
   private stream = 0;
+  /** Page-stream bytes given so far (equals stream once each indexed range has its data). */
+  private appended = 0;
   private fileOff = 0;
   private inflight: Promise<CompressedBatch>[] = [];
   private readonly fd: number;
@@ -41,6 +44,8 @@ export class PagesWriter {
   /** The background fdatasync under way, and the file size it was started at. */
   private syncing: Promise<void> | undefined;
   private syncedTo = 0;
+  /** File bytes written ahead as zeros (see reserve). */
+  private reserved = 0;
   /** A whole number of frames, about 1 MiB: every frame but the last is exactly frameRawSize. */
   private readonly batchSize: number;
 
@@ -48,11 +53,23 @@ export class PagesWriter {
     private readonly dir: string,
     readonly pid: number,
     private readonly pool: CompressPool,
-    private readonly frameRawSize = DEFAULT_FRAME_RAW,
+    readonly frameRawSize = DEFAULT_FRAME_RAW,
   ) {
     this.batchSize = frameRawSize * Math.max(1, Math.round((1 << 20) / frameRawSize));
     this.fd = createImageFile(dir, pagesFile(pid));
     this.batch = pool.buffer(this.batchSize);
+  }
+
+  /**
+   * Gives the file `bytes` of page cache now, as zeros that the frames will overwrite (finish
+   * cuts what is left over): a final dump reserves what it expects to write before it freezes
+   * the process, where fresh page cache (first-touch memory, see CompressPool.warm) would
+   * make its writes several times slower.
+   */
+  reserve(bytes: number): void {
+    const zeros = Buffer.alloc(Math.min(bytes, 1 << 20));
+    for (let off = this.reserved; off < bytes; off += zeros.length) writeAll(this.fd, zeros.subarray(0, Math.min(zeros.length, bytes - off)), off);
+    this.reserved = Math.max(this.reserved, bytes);
   }
 
   private addRange(start: number, nrPages: number, kind: RangeKind): void {
@@ -76,8 +93,23 @@ export class PagesWriter {
    * a copy (transferred away: the caller's views of that buffer become empty).
    */
   async addData(addr: number, data: Buffer, handOver = false): Promise<void> {
-    this.addRange(addr, data.length / PAGE, RangeKind.Data);
-    this.stream += data.length;
+    this.addDataRange(addr, data.length);
+    await this.appendStream(data, handOver);
+  }
+
+  /**
+   * Index only: pages [addr, addr + bytes) are the next `bytes` of the page stream, which
+   * the caller then gives with appendStream. A batch of scattered pages, read packed into
+   * one buffer, is indexed piece by piece and handed over whole.
+   */
+  addDataRange(addr: number, bytes: number): void {
+    this.addRange(addr, bytes / PAGE, RangeKind.Data);
+    this.stream += bytes;
+  }
+
+  /** The page stream's next bytes (see addData for handOver). */
+  async appendStream(data: Buffer, handOver = false): Promise<void> {
+    this.appended += data.length;
     const ab = data.buffer as ArrayBuffer;
     if (handOver && this.batchLen === 0 && data.byteOffset === 0 && data.length === ab.byteLength && data.length % this.frameRawSize === 0) {
       this.inflight.push(this.pool.compress(data, data.length, this.frameRawSize));
@@ -134,7 +166,8 @@ export class PagesWriter {
    * everything else waits. Only the final fsyncSync decides durability (and reports errors).
    */
   private writeBack(): void {
-    if (this.syncing || this.fileOff - this.syncedTo < WRITEBACK_EVERY) return;
+    // Not over a reservation: fdatasync would write its zeros too.
+    if (this.syncing || this.reserved || this.fileOff - this.syncedTo < WRITEBACK_EVERY) return;
     this.syncedTo = this.fileOff;
     this.syncing = new Promise<void>((resolve) =>
       fdatasync(this.fd, () => {
@@ -146,9 +179,11 @@ export class PagesWriter {
 
   /** Writes the remaining frames and the index, fsyncs both. */
   async finish(): Promise<WriterStats> {
+    if (this.appended !== this.stream) throw new Error(`pages ${this.pid}: ${this.stream} bytes indexed but ${this.appended} given`);
     await this.flush();
     while (this.inflight.length) await this.writeOldest();
     await this.syncing;
+    if (this.reserved > this.fileOff) ftruncateSync(this.fd, this.fileOff);
     fsyncSync(this.fd);
     closeSync(this.fd);
     const index: PagemapIndex = {
@@ -160,6 +195,16 @@ export class PagesWriter {
     };
     writeImageFile(this.dir, pagemapFile(this.pid), encodePagemap(index));
     return { rawBytes: this.stream, storedBytes: this.fileOff, frames: this.frames.length };
+  }
+
+  /** Closes and removes the file of a writer that was never used. */
+  discard(): void {
+    this.abort();
+    try {
+      unlinkSync(join(this.dir, pagesFile(this.pid)));
+    } catch {
+      /* already gone */
+    }
   }
 
   /** Closes the file after a failure (the set is incomplete anyway: no inventory). */

@@ -35,6 +35,10 @@ export function openPagemap(pid: number): number {
 export function scanFd(fd: number, o: ScanOptions): PageRange[] {
   const batch = o.batch ?? 4096;
   const vec = Buffer.alloc(batch * REGION);
+  // Read as 32-bit halves: a dirty set of 100k scattered pages is 100k regions, and BigInt
+  // reads cost more than the scan itself (addresses stay below 2^47, exact as doubles).
+  const w = new Uint32Array(vec.buffer, vec.byteOffset, (batch * REGION) / 4);
+  const u64 = (i: number) => w[i]! + w[i + 1]! * 0x1_0000_0000;
   const end = Math.min(o.end ?? USER_ADDR_END, USER_ADDR_END);
   const out: PageRange[] = [];
   let start = o.start ?? 0;
@@ -53,11 +57,8 @@ export function scanFd(fd: number, o: ScanOptions): PageRange[] {
       vec,
     );
     for (let i = 0; i < count; i++) {
-      const r = {
-        start: Number(vec.readBigUInt64LE(i * REGION)),
-        end: Number(vec.readBigUInt64LE(i * REGION + 8)),
-        categories: Number(vec.readBigUInt64LE(i * REGION + 16)),
-      };
+      const k = (i * REGION) / 4;
+      const r = { start: u64(k), end: u64(k + 2), categories: w[k + 4]! };
       const last = out[out.length - 1];
       // A region reported again after a restart overlaps what we have: keep the new part.
       if (last && r.start < last.end) r.start = last.end;

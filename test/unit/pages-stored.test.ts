@@ -23,12 +23,13 @@ function pages(): Buffer {
   return b;
 }
 
-async function writeSet(level: number, data: Buffer): Promise<string> {
+async function writeSet(level: number, data: Buffer, reserve = 0): Promise<string> {
   const dir = tempDir('stored');
   dirs.push(dir);
   const pool = new CompressPool(level, 2);
   try {
     const w = new PagesWriter(dir, PID, pool, 8 * PAGE);
+    if (reserve) w.reserve(reserve);
     await w.addData(0x10000, data.subarray(0, 24 * PAGE));
     w.addParent(0x10000 + 24 * PAGE, 4);
     await w.addData(0x10000 + 28 * PAGE, data.subarray(24 * PAGE));
@@ -51,6 +52,18 @@ function readAll(dir: string, len: number): Buffer {
 }
 
 describe('stored page frames (compression level 0)', () => {
+  it('overwrite a reservation, which is cut to what was written', async () => {
+    const data = pages();
+    for (const level of [0, 3]) {
+      for (const reserve of [4 * PAGE, 200 * PAGE]) {
+        const dir = await writeSet(level, data, reserve);
+        const ix = decodePagemap(readFileSync(join(dir, pagemapFile(PID))), 'x');
+        expect(readFileSync(join(dir, pagesFile(PID))).length).toBe(ix.pagesBytes);
+        expect(readAll(dir, data.length).equals(data)).toBe(true);
+      }
+    }
+  });
+
   it('are flagged, take their raw size, and read back exactly', async () => {
     const data = pages();
     const stored = await writeSet(0, data);

@@ -1,19 +1,12 @@
 // The range arithmetic of a pass plan (src/dump/plan.ts): the parent keeps its pages minus
 // the written set; the pages saved are the written set that is still present.
 import { describe, expect, it } from 'vitest';
-import { intersect, parentRanges, subtract } from '../../src/dump/plan.js';
+import { parentRanges, subtract } from '../../src/dump/plan.js';
 import { PAGE, RangeKind, type PageRangeEntry } from '../../src/images/pagemap.js';
 
 const r = (start: number, end: number) => ({ start, end });
 
 describe('plan ranges', () => {
-  it('intersect keeps what both have, across many small ranges', () => {
-    expect(intersect([r(0, 10), r(20, 30)], [r(5, 25)])).toEqual([r(5, 10), r(20, 25)]);
-    expect(intersect([r(0, 4), r(8, 12), r(16, 20)], [r(0, 100)])).toEqual([r(0, 4), r(8, 12), r(16, 20)]);
-    expect(intersect([r(0, 4), r(8, 12)], [r(4, 8)])).toEqual([]);
-    expect(intersect([], [r(0, 8)])).toEqual([]);
-    expect(intersect([r(0, 8)], [r(0, 2), r(3, 5), r(7, 9)])).toEqual([r(0, 2), r(3, 5), r(7, 8)]);
-  });
   it('subtract leaves the gaps', () => {
     expect(subtract([r(0, 10)], [r(2, 3), r(5, 7)])).toEqual([r(0, 2), r(3, 5), r(7, 10)]);
     expect(subtract([r(0, 10)], [r(0, 10)])).toEqual([]);
