@@ -69,7 +69,8 @@ export function classifyVma(pid: number, m: MapEntry): Vma {
   return { ...base, kind: 'file', path: m.name, offset: m.offset, fileSize: st.size, fileMtimeMs: st.mtimeMs };
 }
 
-export function collectMm(pid: number, maps: MapEntry[], remote: Remote): Mm {
+/** The mm of a frozen process whose VMAs (classifyVma) were read before. */
+export function collectMm(pid: number, vmas: Vma[], remote: Remote): Mm {
   const stat = readStat(pid);
   const f = (i: number) => toHex(BigInt(stat[i] ?? '0'));
   const brk = remote.call(SYS.brk, 'brk(0)', 0);
@@ -83,7 +84,7 @@ export function collectMm(pid: number, maps: MapEntry[], remote: Remote): Mm {
   }
   return {
     pid,
-    vmas: maps.map((m) => classifyVma(pid, m)),
+    vmas,
     mmFields: {
       startCode: f(26),
       endCode: f(27),

@@ -20,14 +20,14 @@ import { createImageDir, syncDir } from '../images/io.js';
 import { writeMm } from '../images/mm.js';
 import { writePstree } from '../images/pstree.js';
 import { native } from '../kernel/native.js';
-import { readSmaps } from '../kernel/procfs.js';
+import { readSmaps, type MapEntry } from '../kernel/procfs.js';
 import { Remote, findSyscallInsn } from '../kernel/remote.js';
 import { MAP, PROT, SIG } from '../kernel/syscalls.js';
 import { newInventory, openParent, writeInventory, type Parent } from './chain.js';
 import { collectProcess, collectThread } from './collect-core.js';
 import { collectFiles } from './collect-files.js';
 import { collectTimers } from './collect-timers.js';
-import { collectMm } from './collect-mm.js';
+import { classifyVma, collectMm } from './collect-mm.js';
 import { faultPoint, timer, type DumpContext, type DumpOptions, type Stats } from './context.js';
 import type { Frozen } from './freeze.js';
 import { freezeTree, live, thawTree, type TreeProc } from './tree.js';
@@ -35,8 +35,8 @@ import { shareAcrossTree } from './fds/shared.js';
 import { HeldConnections } from './fds/tcp.js';
 import { NetworkLock } from '../net/lock.js';
 import type { Files } from '../images/files.js';
-import type { Mm } from '../images/mm.js';
-import { copyPlanned, plan } from './pass.js';
+import type { Mm, Vma } from '../images/mm.js';
+import { copyPlannedDeferred, plan, type CopiedPass } from './pass.js';
 import { writtenSoFar } from './plan.js';
 import { COPY_CHUNK } from './memory.js';
 import { PagesWriter } from '../images/pages.js';
@@ -90,6 +90,8 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
   const level = opts.compressionLevel ?? (uffds.size ? 0 : 3);
   const pool = new CompressPool(level, opts.compressThreads);
   const writers = new Map<number, PagesWriter>();
+  const copied: CopiedPass[] = [];
+  let rearmed = false;
   let tree: TreeProc[] = [];
   let done = false;
   let inventoryWritten = false;
@@ -107,11 +109,11 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     await stage(ctx, 'freeze', pid, () => (tree = freezeTree(pid, log)));
     const frozenAt = timer();
     const procs = live(tree);
-    const collected = new Map<number, Collected>();
-    for (const p of procs) collected.set(p.pid, await collectOne(ctx, p.pid, p.frozen, dir));
-    shareShm([...collected.values()].map((c) => c.mm));
-    const fileNotes = [...collected.values()].flatMap((c) => c.fileNotes);
-    shareAcrossTree(procs.map((p) => ({ pid: p.pid, files: collected.get(p.pid)!.files })), fileNotes);
+    // The layout first (before our scratch page exists, so it never enters the image), then
+    // the pages, then the rest of the state: collected while the pages file goes to disk.
+    const layouts = new Map<number, Layout>();
+    for (const p of procs) layouts.set(p.pid, await stage(ctx, 'layout', p.pid, () => readLayout(p.pid)));
+    shareShm(procs.map((p) => ({ pid: p.pid, vmas: layouts.get(p.pid)!.vmas })));
 
     await stage(ctx, 'pages', pid, async () => {
       for (const p of procs) {
@@ -119,7 +121,7 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
         const tracked = uffd !== undefined;
         const input = {
           pid: p.pid,
-          vmas: collected.get(p.pid)!.mm.vmas,
+          vmas: layouts.get(p.pid)!.vmas,
           tracking: tracked ? { fd: uffd } : undefined,
           parent: tracked ? parent?.pages.get(p.pid) : undefined,
           dir,
@@ -130,18 +132,29 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
         };
         writers.delete(p.pid); // copyPlanned finishes or aborts it
         const tPlan = timer();
+        if (tracked) rearmed = true; // from here on, its written pages are protected again
         const plan_ = plan(input);
         log.debug(`pages (pid ${p.pid}): plan ${tPlan().toFixed(2)} ms, ${plan_.items.length} items`);
         notes.push(...plan_.notes);
         faultPoint(ctx, 'mid-pages');
         const tCopy = timer();
-        const s = await copyPlanned(input, plan_, true);
+        const c = await copyPlannedDeferred(input, plan_, true);
+        copied.push(c);
         log.debug(`pages (pid ${p.pid}): copy and write ${tCopy().toFixed(2)} ms`);
-        for (const [k, v] of Object.entries(s)) ctx.stats[k] = (ctx.stats[k] ?? 0) + v;
+        for (const [k, v] of Object.entries(c.stats)) ctx.stats[k] = (ctx.stats[k] ?? 0) + v;
       }
       // Older names, kept for scripts that read them.
       ctx.stats.pagesBytesRaw = ctx.stats.bytesRaw!;
       ctx.stats.pagesBytesStored = ctx.stats.bytesStored!;
+    });
+
+    const collected = new Map<number, Collected>();
+    for (const p of procs) collected.set(p.pid, await collectOne(ctx, p.pid, p.frozen, dir, layouts.get(p.pid)!));
+    const fileNotes = [...collected.values()].flatMap((c) => c.fileNotes);
+    shareAcrossTree(procs.map((p) => ({ pid: p.pid, files: collected.get(p.pid)!.files })), fileNotes);
+    // The pages files on disk, and their indexes written.
+    await stage(ctx, 'sync', pid, async () => {
+      while (copied.length) await copied.shift()!.complete();
     });
 
     await stage(ctx, 'write', pid, () => {
@@ -197,6 +210,7 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     return { pid, imagesDir: dir, stats: ctx.stats, killed: !opts.leaveRunning, notes };
   } finally {
     for (const w of writers.values()) w.discard(); // made ahead for a process that was not there
+    for (const c of copied) c.abort();
     await pool.close();
     for (const fd of uffds.values()) endTracking(undefined, fd); // our copies only: the trackers keep the chain
     if (!done) tcp?.release(); // before the thaw: in repair mode the process could not send
@@ -206,6 +220,12 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     }
     // A failed dump leaves no set that looks complete: the process ran on after it.
     if (inventoryWritten && !complete) withdrawInventory(dir, log);
+    // Its scan protected the written pages again, so the chain no longer knows what changed
+    // since its last pass: end it, and the next dump finds it lost and saves everything.
+    if (!complete && rearmed && trackingInfos.length) {
+      await endAllTracking(trackingInfos);
+      log.warn(`write tracking of ${pid} was ended: the failed dump had already protected its written pages again (a new dump saves all of its memory)`);
+    }
   }
 }
 
@@ -219,17 +239,25 @@ interface Collected {
   fileNotes: string[];
 }
 
-/** Everything but the pages of one frozen process. */
-async function collectOne(ctx: DumpContext, pid: number, f: Frozen, dir: string): Promise<Collected> {
-  // Read the layout before our scratch page exists, so it never enters the image.
+interface Layout {
+  maps: MapEntry[];
+  vmas: Vma[];
+}
+
+function readLayout(pid: number): Layout {
   const maps = readSmaps(pid);
-  const remote = new Remote(pid, findSyscallInsn(pid, maps));
+  return { maps, vmas: maps.map((m) => classifyVma(pid, m)) };
+}
+
+/** Everything but the pages (and the layout, read before them) of one frozen process. */
+async function collectOne(ctx: DumpContext, pid: number, f: Frozen, dir: string, layout: Layout): Promise<Collected> {
+  const remote = new Remote(pid, findSyscallInsn(pid, layout.maps));
   const state = await stage(ctx, 'collect', pid, () => {
     const scratch = remote.mmap(0, 4096, PROT.READ | PROT.WRITE, MAP.PRIVATE | MAP.ANONYMOUS);
     try {
       const cores: Core[] = f.tids.map((tid) => collectThread(pid, tid, tid === pid ? remote : new Remote(tid, remote.syscallIp), scratch));
       cores[0]!.process = collectProcess(pid, remote, scratch, f.stoppedBy);
-      const mm = collectMm(pid, maps, remote);
+      const mm = collectMm(pid, layout.vmas, remote);
       return { cores, mm };
     } finally {
       remote.munmap(scratch, 4096);
@@ -243,7 +271,7 @@ async function collectOne(ctx: DumpContext, pid: number, f: Frozen, dir: string)
 }
 
 /** Shared memory seen in several processes is saved by the first of them (tree order). */
-function shareShm(mms: Mm[]): void {
+function shareShm(mms: Array<{ pid: number; vmas: Vma[] }>): void {
   const owner = new Map<string, number>();
   for (const mm of mms) {
     for (const v of mm.vmas) {

@@ -38,13 +38,28 @@ export function plan(i: PassInput): PassPlan {
 
 /** Copies what the plan says into pages-PID.zst / pagemap-PID.bin. */
 export async function copyPlanned(i: PassInput, p: PassPlan, frozen: boolean): Promise<PassStats> {
+  const c = await copyPlannedDeferred(i, p, frozen);
+  await c.complete();
+  return c.stats;
+}
+
+export interface CopiedPass {
+  stats: PassStats;
+  /** Waits for the pages file to reach the disk and writes the index (aborts the writer if that fails). */
+  complete: () => Promise<void>;
+  /** Closes the writer of a pass that will not complete. */
+  abort: () => void;
+}
+
+/** copyPlanned with its last step, the fsync and the index, left to the caller (see PagesWriter.writeFrames). */
+export async function copyPlannedDeferred(i: PassInput, p: PassPlan, frozen: boolean): Promise<CopiedPass> {
   const writer = i.writer ?? new PagesWriter(i.dir, i.pid, i.pool);
   try {
     const total = p.items.reduce((n, x) => n + (x.kind === 'data' ? x.end - x.start : 0), 0);
     const onCopied = i.progress && ((done: number) => i.progress!({ phase: 'pages', bytesDone: done, bytesTotal: total }));
     const copied = await copyPages(i.pid, p.items, writer, frozen, onCopied);
-    const ws = await writer.finish();
-    return {
+    const ws = await writer.writeFrames();
+    const stats: PassStats = {
       pagesScanned: p.pagesScanned,
       pagesWritten: p.pagesWritten,
       pagesSaved: ws.rawBytes / 4096,
@@ -54,6 +69,15 @@ export async function copyPlanned(i: PassInput, p: PassPlan, frozen: boolean): P
       bytesVanished: copied.bytesVanished,
       frames: ws.frames,
     };
+    const complete = async () => {
+      try {
+        await writer.complete();
+      } catch (e) {
+        writer.abort();
+        throw e;
+      }
+    };
+    return { stats, complete, abort: () => writer.abort() };
   } catch (e) {
     writer.abort();
     throw e;

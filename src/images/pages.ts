@@ -1,6 +1,6 @@
 // pages-PID.zst (independent zstd frames) and its index pagemap-PID.bin: the sink that the
 // dump writes pages into, and the source that restore and the lazy server read from.
-import { closeSync, fdatasync, fsyncSync, ftruncateSync, unlinkSync } from 'node:fs';
+import { closeSync, fdatasync, fsync, ftruncateSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { CompressPool, CompressedBatch } from './compress-pool.js';
@@ -44,6 +44,9 @@ export class PagesWriter {
   /** The background fdatasync under way, and the file size it was started at. */
   private syncing: Promise<void> | undefined;
   private syncedTo = 0;
+  /** The fsync started by writeFrames, until complete() has it. */
+  private finalSync: Promise<void> | undefined;
+  private closed = false;
   /** File bytes written ahead as zeros (see reserve). */
   private reserved = 0;
   /** A whole number of frames, about 1 MiB: every frame but the last is exactly frameRawSize. */
@@ -179,13 +182,37 @@ export class PagesWriter {
 
   /** Writes the remaining frames and the index, fsyncs both. */
   async finish(): Promise<WriterStats> {
+    const stats = await this.writeFrames();
+    await this.complete();
+    return stats;
+  }
+
+  /**
+   * Writes the remaining frames and starts the fsync of the pages file on the libuv pool;
+   * complete() waits for it and writes the index. A final dump collects the rest of the
+   * process state in between, while the disk works.
+   */
+  async writeFrames(): Promise<WriterStats> {
     if (this.appended !== this.stream) throw new Error(`pages ${this.pid}: ${this.stream} bytes indexed but ${this.appended} given`);
     await this.flush();
     while (this.inflight.length) await this.writeOldest();
     await this.syncing;
     if (this.reserved > this.fileOff) ftruncateSync(this.fd, this.fileOff);
-    fsyncSync(this.fd);
-    closeSync(this.fd);
+    this.finalSync = new Promise<void>((resolve, reject) => fsync(this.fd, (e) => (e ? reject(e) : resolve())));
+    this.finalSync.catch(() => {}); // complete() reports it
+    return { rawBytes: this.stream, storedBytes: this.fileOff, frames: this.frames.length };
+  }
+
+  /** Waits for the pages file to be on disk, then writes (and fsyncs) the index. */
+  async complete(): Promise<void> {
+    if (!this.finalSync) throw new Error(`pages ${this.pid}: complete() before writeFrames()`);
+    try {
+      await this.finalSync;
+    } finally {
+      this.finalSync = undefined;
+      closeSync(this.fd);
+      this.closed = true;
+    }
     const index: PagemapIndex = {
       frameRawSize: this.frameRawSize,
       ranges: this.ranges,
@@ -194,7 +221,6 @@ export class PagesWriter {
       rawBytes: this.stream,
     };
     writeImageFile(this.dir, pagemapFile(this.pid), encodePagemap(index));
-    return { rawBytes: this.stream, storedBytes: this.fileOff, frames: this.frames.length };
   }
 
   /** Closes and removes the file of a writer that was never used. */
@@ -209,11 +235,18 @@ export class PagesWriter {
 
   /** Closes the file after a failure (the set is incomplete anyway: no inventory). */
   abort(): void {
-    try {
-      closeSync(this.fd);
-    } catch {
-      /* already closed */
-    }
+    if (this.closed) return;
+    this.closed = true;
+    const close = () => {
+      try {
+        closeSync(this.fd);
+      } catch {
+        /* already closed */
+      }
+    };
+    // An fsync under way on the pool still uses the fd: close it when that is done.
+    if (this.finalSync) void this.finalSync.then(close, close);
+    else close();
   }
 }
 

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { SetSummary } from '../../src/images/describe.js';
 import { fixture } from '../helpers/fixtures.js';
 import { settle } from '../helpers/fixture-cases.js';
-import { restoreAndVerify as verifyRestore } from '../helpers/chain.js';
+import { restoreAndVerify as verifyRestore, vmasWithFlag } from '../helpers/chain.js';
 import { killAndReap, removeDir, runCli, tempDir, type CliResult } from '../helpers/cli.js';
 import { startTarget, type Target } from '../helpers/target.js';
 
@@ -74,7 +74,15 @@ describe('pre-dump chains', () => {
       if (k === 3) expect(vmaAt(s, D)!.pagesHere).toBe(8); // changed protection: whole
       if (k >= 2) expect(s.processes[0]!.vmas.some((v) => v.start === addrOf(target!, 'C'))).toBe(false);
     }
-    ok(await runCli(['dump', '-t', String(pid), '-D', join(base, 'final'), '--prev-images-dir', '../6', '--shell-job']));
+    // Phase 6 once more (the same pages, the same content): written since the last pass,
+    // these 100 pages are what the final dump saves.
+    target.write('phase 6\n');
+    for (const until = Date.now() + 20_000; target.lines.filter((l) => l === 'phase 6 done').length < 2; ) {
+      if (Date.now() > until) throw new Error('fx_phases did not do phase 6 again');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const fin = ok(await runCli(['dump', '-t', String(pid), '-D', join(base, 'final'), '--prev-images-dir', '../6', '--shell-job', '--json']));
+    expect((JSON.parse(fin.stdout) as { stats: Record<string, number> }).stats.pagesSaved).toBeGreaterThanOrEqual(100);
     await target.exited;
     // The passes are compressed; the end of the tracked chain stores its frames as they are.
     const dir = base;
@@ -119,6 +127,22 @@ describe('pre-dump chains', () => {
     const buf = vmaAt(s, addrOf(target, 'buf'))!;
     expect(buf.pagesHere).toBe(32 * 256); // every page saved again
     ok(await runCli(['dump', '-t', String(pid), '-D', join(base, 'final'), '--prev-images-dir', '../2', '--shell-job']));
+    await target.exited;
+    await restoreAndVerify(join(base, 'final'), pid);
+  });
+
+  it('a final dump that fails after protecting pages again ends the tracking; the retry saves everything and restores exactly', async () => {
+    base = tempDir();
+    target = await startTarget(fixture('fx_scribble'), ['32']);
+    await target.waitFor('ready');
+    const pid = target.pid;
+    ok(await preDump(pid, join(base, '1')));
+    const failed = await runCli(['dump', '-t', String(pid), '-D', join(base, 'try'), '--prev-images-dir', '../1', '--shell-job'], { CRIU_TS_FAULT: 'files:fail' });
+    expect(failed.code, failed.stderr).toBe(1);
+    expect(failed.stderr).toMatch(new RegExp(`write tracking of ${pid} was ended`));
+    expect(vmasWithFlag(pid, 'uw')).toEqual([]);
+    const r = ok(await runCli(['dump', '-t', String(pid), '-D', join(base, 'final'), '--prev-images-dir', '../1', '--shell-job']));
+    expect(r.stderr).toMatch(/tracking .*was lost/);
     await target.exited;
     await restoreAndVerify(join(base, 'final'), pid);
   });
