@@ -1,7 +1,6 @@
 // PAGEMAP_SCAN on an open /proc/PID/pagemap fd. One ioctl per call; the loop (bounded
-// batches, the stale walk_end) lives in src/kernel/pagemap.ts. Synchronous: a scan is
-// milliseconds even for GiBs (arming 8 GiB: ~0.1 s), and the caller usually needs its
-// answer before doing anything else.
+// batches, the stale walk_end) lives in src/kernel/pagemap.ts. Synchronous, and an async
+// form for scanning parts of a range in parallel.
 #include <sys/ioctl.h>
 
 #include <cerrno>
@@ -19,11 +18,10 @@ static uint64_t Field(const Napi::Object& o, const char* key) {
 // pagemapScan(fd, {start, end, flags, categoryInverted, categoryMask, categoryAnyofMask,
 //                  returnMask, maxPages}, vec: Buffer of 24-byte page_region records)
 //   -> {count, walkEnd}
-static Napi::Value Scan(const Napi::CallbackInfo& info) {
-  RequireArgs(info, 3, "pagemapScan");
-  int fd = I32(info[0]);
-  auto o = ObjectArg(info[1], "pagemapScan");
-  auto vec = BufferArg(info[2], "pagemapScan");
+static struct pm_scan_arg ScanArg(const Napi::CallbackInfo& info, const char* fn, Napi::Buffer<uint8_t>* vecOut) {
+  RequireArgs(info, 3, fn);
+  auto o = ObjectArg(info[1], fn);
+  auto vec = BufferArg(info[2], fn);
   struct pm_scan_arg a;
   a.size = sizeof(a);
   a.flags = Field(o, "flags");
@@ -37,16 +35,64 @@ static Napi::Value Scan(const Napi::CallbackInfo& info) {
   a.category_mask = Field(o, "categoryMask");
   a.category_anyof_mask = Field(o, "categoryAnyofMask");
   a.return_mask = Field(o, "returnMask");
-  int n = ioctl(fd, PAGEMAP_SCAN, &a);
-  if (n == -1) ThrowErrno(info.Env(), errno, CallAt("ioctl(PAGEMAP_SCAN)", a.start));
-  auto r = Napi::Object::New(info.Env());
-  r.Set("count", Napi::Number::New(info.Env(), n));
-  r.Set("walkEnd", Napi::Number::New(info.Env(), (double)a.walk_end));
+  if (vecOut) *vecOut = vec;
+  return a;
+}
+
+static Napi::Object ScanResult(Napi::Env env, int n, const struct pm_scan_arg& a) {
+  auto r = Napi::Object::New(env);
+  r.Set("count", Napi::Number::New(env, n));
+  r.Set("walkEnd", Napi::Number::New(env, (double)a.walk_end));
   return r;
+}
+
+static Napi::Value Scan(const Napi::CallbackInfo& info) {
+  struct pm_scan_arg a = ScanArg(info, "pagemapScan", nullptr);
+  int n = ioctl(I32(info[0]), PAGEMAP_SCAN, &a);
+  if (n == -1) ThrowErrno(info.Env(), errno, CallAt("ioctl(PAGEMAP_SCAN)", a.start));
+  return ScanResult(info.Env(), n, a);
+}
+
+// The same ioctl on the libuv pool: a final dump scans the halves of a large VMA at once,
+// one per core (the page-table walk is most of a frozen dump's fixed cost).
+class ScanWorker : public Napi::AsyncWorker {
+ public:
+  ScanWorker(Napi::Env env, int fd, struct pm_scan_arg a, Napi::Buffer<uint8_t> vec)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), fd_(fd), a_(a) {
+    keep_ = Napi::Persistent(vec);
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override {
+    n_ = ioctl(fd_, PAGEMAP_SCAN, &a_);
+    if (n_ == -1) err_ = errno;
+  }
+  void OnOK() override {
+    Napi::HandleScope scope(Env());
+    if (err_) deferred_.Reject(ErrnoError(Env(), err_, CallAt("ioctl(PAGEMAP_SCAN)", a_.start)).Value());
+    else deferred_.Resolve(ScanResult(Env(), n_, a_));
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  int fd_;
+  struct pm_scan_arg a_;
+  Napi::Reference<Napi::Buffer<uint8_t>> keep_;
+  int n_ = 0;
+  int err_ = 0;
+};
+
+static Napi::Value ScanAsync(const Napi::CallbackInfo& info) {
+  Napi::Buffer<uint8_t> vec;
+  struct pm_scan_arg a = ScanArg(info, "pagemapScanAsync", &vec);
+  auto* w = new ScanWorker(info.Env(), I32(info[0]), a, vec);
+  auto p = w->Promise();
+  w->Queue();
+  return p;
 }
 
 void InitPagemap(Napi::Env env, Napi::Object exports) {
   exports.Set("pagemapScan", Napi::Function::New(env, Scan, "pagemapScan"));
+  exports.Set("pagemapScanAsync", Napi::Function::New(env, ScanAsync, "pagemapScanAsync"));
 }
 
 }  // namespace criu

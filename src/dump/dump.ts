@@ -133,7 +133,7 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
         writers.delete(p.pid); // copyPlanned finishes or aborts it
         const tPlan = timer();
         if (tracked) rearmed = true; // from here on, its written pages are protected again
-        const plan_ = plan(input);
+        const plan_ = await plan(input);
         log.debug(`pages (pid ${p.pid}): plan ${tPlan().toFixed(2)} ms, ${plan_.items.length} items`);
         notes.push(...plan_.notes);
         faultPoint(ctx, 'mid-pages');

@@ -15,6 +15,7 @@ import type { Item } from './plan.js';
 export const COPY_CHUNK = 4 << 20;
 const CHUNK = COPY_CHUNK;
 const IOV_MAX = 1024;
+const READ_AHEAD = 2;
 
 interface Chunk {
   pieces: Item[];
@@ -155,13 +156,21 @@ export async function copyPages(pid: number, items: Item[], writer: PagesWriter,
       p.catch(() => {}); // awaited below; this only keeps a failure from going unhandled meanwhile
       return p;
     };
-    let next = it.next();
-    let pending = next.done ? null : start(next.value);
-    while (pending) {
-      const chunk = next.value as Chunk;
-      const { buf, got } = await pending;
-      next = it.next();
-      pending = next.done ? null : start(next.value);
+    // Two reads in flight: process_vm_readv of scattered pages is kernel time (page-table
+    // lookups, pinning), which a second pool thread spreads over another core.
+    const reads: Array<{ chunk: Chunk; read: Promise<ReadChunk> }> = [];
+    const readAhead = () => {
+      while (reads.length < READ_AHEAD) {
+        const n = it.next();
+        if (n.done) return;
+        reads.push({ chunk: n.value, read: start(n.value) });
+      }
+    };
+    readAhead();
+    while (reads.length) {
+      const { chunk, read } = reads.shift()!;
+      const { buf, got } = await read;
+      readAhead();
       if (got === 'all') {
         // Index each piece, then hand the packed buffer over whole: no copy, one await.
         for (const p of chunk.pieces) {

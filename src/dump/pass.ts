@@ -32,7 +32,7 @@ export interface PassInput {
   writer?: PagesWriter;
 }
 
-export function plan(i: PassInput): PassPlan {
+export function plan(i: PassInput): Promise<PassPlan> {
   return planPass(i.pid, i.vmas, i.tracking, i.parent, i.log);
 }
 

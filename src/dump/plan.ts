@@ -13,7 +13,7 @@ import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { addr, type Vma } from '../images/mm.js';
 import { PAGE, RangeKind, firstRangeAfter, type PagemapIndex } from '../images/pagemap.js';
 import { hasCode } from '../kernel/native.js';
-import { openPagemap, scanFd, type PageRange } from '../kernel/pagemap.js';
+import { openPagemap, scanFd, scanFdAsync, type PageRange } from '../kernel/pagemap.js';
 import { PAGE_IS, PM_SCAN } from '../kernel/syscalls.js';
 import type { Logger } from '../log.js';
 import { registerWp } from './tracking.js';
@@ -197,6 +197,26 @@ export function writtenSoFar(pid: number): number {
   }
 }
 
+/** Above this size a VMA's written pages are scanned as two halves at once, one per core. */
+const SPLIT_SCAN = 64 << 20;
+
+/**
+ * The written pages of [start, end), write-protected again in the same walk (see
+ * WRITTEN_RETURN), found by two scans at once where the range is large: the walk visits
+ * every page-table entry, and in a final dump it is most of what does not shrink with the
+ * dirty set.
+ */
+async function writtenIn(fd: number, start: number, end: number): Promise<PageRange[]> {
+  const scan = (s: number, e: number) =>
+    scanFdAsync(fd, { start: s, end: e, flags: PM_SCAN.WP_MATCHING | PM_SCAN.CHECK_WPASYNC, categoryMask: PAGE_IS.WRITTEN, returnMask: WRITTEN_RETURN });
+  if (end - start < SPLIT_SCAN) return scan(start, end);
+  const mid = start + Math.floor((end - start) / 2 / PAGE) * PAGE;
+  const halves = [scan(start, mid), scan(mid, end)];
+  halves.forEach((h) => h.catch(() => {})); // both awaited below
+  const [a, b] = [await halves[0]!, await halves[1]!];
+  return a.concat(b);
+}
+
 /** Appends parent and data ranges (each sorted, disjoint from the other) in address order. */
 function mergeInto(items: Item[], parents: Array<{ start: number; end: number }>, data: Array<{ start: number; end: number }>, readable: boolean): void {
   let i = 0;
@@ -208,7 +228,7 @@ function mergeInto(items: Item[], parents: Array<{ start: number; end: number }>
   }
 }
 
-export function planPass(pid: number, vmas: Vma[], tracking: Tracking | undefined, parent: ParentPages | undefined, log: Logger): PassPlan {
+export async function planPass(pid: number, vmas: Vma[], tracking: Tracking | undefined, parent: ParentPages | undefined, log: Logger): Promise<PassPlan> {
   const fd = openPagemap(pid);
   const plan: PassPlan = { items: [], pagesScanned: 0, pagesWritten: 0, notes: [] };
   const devices = swapDevices();
@@ -216,13 +236,13 @@ export function planPass(pid: number, vmas: Vma[], tracking: Tracking | undefine
     const found = scanFd(fd, { start: s, end: e, ...presence(saveRule(v), devices > 0) });
     return devices > 0 ? realSwapped(pid, found, devices) : found;
   };
-  const wpScan = (s: number, e: number, returnMask: number = PAGE_IS.WRITTEN): PageRange[] =>
+  const wpScan = (s: number, e: number): PageRange[] =>
     scanFd(fd, {
       start: s,
       end: e,
       flags: PM_SCAN.WP_MATCHING | PM_SCAN.CHECK_WPASYNC,
       categoryMask: PAGE_IS.WRITTEN,
-      returnMask,
+      returnMask: PAGE_IS.WRITTEN,
     });
   try {
     for (const v of vmas) {
@@ -244,7 +264,7 @@ export function planPass(pid: number, vmas: Vma[], tracking: Tracking | undefine
           // One walk finds, protects again and classifies the written pages (a second,
           // presence walk over a GiB-sized VMA costs as much again, and the final dump
           // does this while frozen).
-          written = wpScan(start, end, WRITTEN_RETURN);
+          written = await writtenIn(fd, start, end);
         } catch (e) {
           // EPERM: this VMA is no longer registered (remapped in place, ...): start it afresh.
           if (!hasCode(e, 'EPERM')) throw e;

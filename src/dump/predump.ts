@@ -23,6 +23,7 @@ import { timer, type DumpContext, type Stats } from './context.js';
 import { stage } from './dump.js';
 import { freezeProcess, thaw, type Frozen } from './freeze.js';
 import { copyPlanned, plan, type PassInput } from './pass.js';
+import type { PassPlan } from './plan.js';
 import { acquireTracking, createTrackingUffd, endAllTracking, spawnTracker, type TrackingInfo } from './tracking.js';
 import { loadImageSet } from '../images/imageset.js';
 import { CriuError } from '../errors.js';
@@ -154,7 +155,7 @@ export async function preDump(opts: PreDumpOptions, log: Logger, fault?: string)
 }
 
 
-async function finishPass(ctx: DumpContext, input: PassInput, p: ReturnType<typeof plan>): Promise<void> {
+async function finishPass(ctx: DumpContext, input: PassInput, p: PassPlan): Promise<void> {
   const s = await stage(ctx, 'pages', input.pid, () => copyPlanned({ ...input, progress: ctx.opts.onProgress }, p, false));
   Object.assign(ctx.stats, s);
 }

@@ -109,6 +109,8 @@ export interface NativeApi {
   uffdRead(fd: number, buffer: Buffer): number;
 
   pagemapScan(fd: number, args: PagemapScanArgs, vec: Buffer): { count: number; walkEnd: number };
+  /** pagemapScan on the libuv pool. */
+  pagemapScanAsync(fd: number, args: PagemapScanArgs, vec: Buffer): Promise<{ count: number; walkEnd: number }>;
 
   poll(fds: number[], events: number[], timeoutMs: number): number[];
 

@@ -7,6 +7,7 @@
 import { openSync, closeSync } from 'node:fs';
 import { native } from './native.js';
 import { USER_ADDR_END } from './syscalls.js';
+import type { PagemapScanArgs } from './native-api.js';
 
 export interface PageRange {
   start: number;
@@ -32,30 +33,45 @@ export function openPagemap(pid: number): number {
   return openSync(`/proc/${pid}/pagemap`, 'r');
 }
 
-export function scanFd(fd: number, o: ScanOptions): PageRange[] {
-  const batch = o.batch ?? 4096;
-  const vec = Buffer.alloc(batch * REGION);
-  // Read as 32-bit halves: a dirty set of 100k scattered pages is 100k regions, and BigInt
-  // reads cost more than the scan itself (addresses stay below 2^47, exact as doubles).
-  const w = new Uint32Array(vec.buffer, vec.byteOffset, (batch * REGION) / 4);
-  const u64 = (i: number) => w[i]! + w[i + 1]! * 0x1_0000_0000;
-  const end = Math.min(o.end ?? USER_ADDR_END, USER_ADDR_END);
-  const out: PageRange[] = [];
-  let start = o.start ?? 0;
-  while (start < end) {
-    const { count, walkEnd } = native.pagemapScan(
-      fd,
-      {
-        start,
-        end,
-        flags: o.flags ?? 0,
-        categoryInverted: o.categoryInverted ?? 0,
-        categoryMask: o.categoryMask ?? 0,
-        categoryAnyofMask: o.categoryAnyofMask ?? 0,
-        returnMask: o.returnMask,
-      },
-      vec,
-    );
+/** One scan's batches: the arguments of each ioctl in turn, and the regions merged from their answers. */
+class ScanLoop {
+  readonly vec: Buffer;
+  readonly out: PageRange[] = [];
+  private readonly w: Uint32Array;
+  private readonly batch: number;
+  private readonly end: number;
+  private start: number;
+  private done = false;
+
+  constructor(private readonly o: ScanOptions) {
+    this.batch = o.batch ?? 4096;
+    this.vec = Buffer.alloc(this.batch * REGION);
+    // Read as 32-bit halves: a dirty set of 100k scattered pages is 100k regions, and BigInt
+    // reads cost more than the scan itself (addresses stay below 2^47, exact as doubles).
+    this.w = new Uint32Array(this.vec.buffer, this.vec.byteOffset, (this.batch * REGION) / 4);
+    this.end = Math.min(o.end ?? USER_ADDR_END, USER_ADDR_END);
+    this.start = o.start ?? 0;
+  }
+
+  /** The next ioctl's arguments, or null when the range is done. */
+  next(): PagemapScanArgs | null {
+    if (this.done || this.start >= this.end) return null;
+    const o = this.o;
+    return {
+      start: this.start,
+      end: this.end,
+      flags: o.flags ?? 0,
+      categoryInverted: o.categoryInverted ?? 0,
+      categoryMask: o.categoryMask ?? 0,
+      categoryAnyofMask: o.categoryAnyofMask ?? 0,
+      returnMask: o.returnMask,
+    };
+  }
+
+  take({ count, walkEnd }: { count: number; walkEnd: number }): void {
+    const w = this.w;
+    const u64 = (i: number) => w[i]! + w[i + 1]! * 0x1_0000_0000;
+    const out = this.out;
     for (let i = 0; i < count; i++) {
       const k = (i * REGION) / 4;
       const r = { start: u64(k), end: u64(k + 2), categories: w[k + 4]! };
@@ -66,11 +82,26 @@ export function scanFd(fd: number, o: ScanOptions): PageRange[] {
       if (last && last.end === r.start && last.categories === r.categories) last.end = r.end;
       else out.push(r);
     }
-    if (count < batch) break;
+    if (count < this.batch) {
+      this.done = true;
+      return;
+    }
     const lastEnd = out.length ? out[out.length - 1]!.end : walkEnd;
-    start = Math.max(lastEnd, start + 4096);
+    this.start = Math.max(lastEnd, this.start + 4096);
   }
-  return out;
+}
+
+export function scanFd(fd: number, o: ScanOptions): PageRange[] {
+  const l = new ScanLoop(o);
+  for (let a = l.next(); a; a = l.next()) l.take(native.pagemapScan(fd, a, l.vec));
+  return l.out;
+}
+
+/** scanFd on the libuv pool (see pagemapScanAsync). */
+export async function scanFdAsync(fd: number, o: ScanOptions): Promise<PageRange[]> {
+  const l = new ScanLoop(o);
+  for (let a = l.next(); a; a = l.next()) l.take(await native.pagemapScanAsync(fd, a, l.vec));
+  return l.out;
 }
 
 export function scanPid(pid: number, o: ScanOptions): PageRange[] {

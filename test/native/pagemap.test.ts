@@ -3,7 +3,7 @@
 import { closeSync, openSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { native } from '../../src/kernel/native.js';
-import { openPagemap, scanFd } from '../../src/kernel/pagemap.js';
+import { openPagemap, scanFd, scanFdAsync } from '../../src/kernel/pagemap.js';
 import { readMaps } from '../../src/kernel/procfs.js';
 import { PAGE_IS, PM_SCAN } from '../../src/kernel/syscalls.js';
 import { PAGE, Procs, errCode } from './util.js';
@@ -103,5 +103,22 @@ describe('PAGEMAP_SCAN', () => {
     expect(errCode(() => native.pagemapScan(99_999, ok, vec))).toBe('EBADF');
     // Write-protect matching needs a uffd-wp async registration (test/native/write-tracking).
     expect(errCode(() => native.pagemapScan(pm, { ...ok, flags: PM_SCAN.WP_MATCHING | PM_SCAN.CHECK_WPASYNC }, vec))).toBe('EPERM');
+  });
+
+  it('pagemapScanAsync: the same answers from the libuv pool, and its failures as rejected errnos', async () => {
+    const m = await procs.memtool();
+    const pm = keep(openPagemap(m.pid));
+    expect(await m.cmd(`z ${(m.buf + 7 * PAGE).toString(16)} ${3 * PAGE}`)).toBe('0');
+    const present = { start: m.buf, end: m.buf + m.bufPages * PAGE, categoryMask: PAGE_IS.PRESENT, returnMask: PAGE_IS.PRESENT };
+    expect(await scanFdAsync(pm, { ...present, batch: 1 })).toEqual(scanFd(pm, present));
+    expect(scanFd(pm, present).map((r) => [(r.start - m.buf) / PAGE, (r.end - m.buf) / PAGE])).toEqual([
+      [0, 7],
+      [10, 256],
+    ]);
+    const vec = Buffer.alloc(4 * REGION);
+    const err = await native.pagemapScanAsync(pm, { ...present, flags: PM_SCAN.WP_MATCHING | PM_SCAN.CHECK_WPASYNC }, vec).catch((e: NodeJS.ErrnoException) => e);
+    expect((err as NodeJS.ErrnoException).code).toBe('EPERM');
+    const bad = await native.pagemapScanAsync(99_999, present, vec).catch((e: NodeJS.ErrnoException) => e);
+    expect((bad as NodeJS.ErrnoException).code).toBe('EBADF');
   });
 });
