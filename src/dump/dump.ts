@@ -110,10 +110,16 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     const frozenAt = timer();
     const procs = live(tree);
     // The layout first (before our scratch page exists, so it never enters the image), then
-    // the pages, then the rest of the state: collected while the pages file goes to disk.
+    // the rest of the state, then the pages: whatever fails before them leaves a chain's
+    // tracking as it was (the dump can be tried again), and the pages file goes to disk
+    // while the other files are written.
     const layouts = new Map<number, Layout>();
     for (const p of procs) layouts.set(p.pid, await stage(ctx, 'layout', p.pid, () => readLayout(p.pid)));
     shareShm(procs.map((p) => ({ pid: p.pid, vmas: layouts.get(p.pid)!.vmas })));
+    const collected = new Map<number, Collected>();
+    for (const p of procs) collected.set(p.pid, await collectOne(ctx, p.pid, p.frozen, dir, layouts.get(p.pid)!));
+    const fileNotes = [...collected.values()].flatMap((c) => c.fileNotes);
+    shareAcrossTree(procs.map((p) => ({ pid: p.pid, files: collected.get(p.pid)!.files })), fileNotes);
 
     await stage(ctx, 'pages', pid, async () => {
       for (const p of procs) {
@@ -148,16 +154,7 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
       ctx.stats.pagesBytesStored = ctx.stats.bytesStored!;
     });
 
-    const collected = new Map<number, Collected>();
-    for (const p of procs) collected.set(p.pid, await collectOne(ctx, p.pid, p.frozen, dir, layouts.get(p.pid)!));
-    const fileNotes = [...collected.values()].flatMap((c) => c.fileNotes);
-    shareAcrossTree(procs.map((p) => ({ pid: p.pid, files: collected.get(p.pid)!.files })), fileNotes);
-    // The pages files on disk, and their indexes written.
-    await stage(ctx, 'sync', pid, async () => {
-      while (copied.length) await copied.shift()!.complete();
-    });
-
-    await stage(ctx, 'write', pid, () => {
+    await stage(ctx, 'write', pid, async () => {
       for (const c of collected.values()) {
         for (const core of c.cores) writeCore(dir, core);
         writeMm(dir, c.mm);
@@ -177,6 +174,10 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
         })),
       });
       ctx.stats.processes = tree.length;
+      // The pages files on disk (their fsync ran meanwhile), and their indexes written.
+      const tSync = timer();
+      while (copied.length) await copied.shift()!.complete();
+      ctx.stats.syncMs = tSync();
       ctx.stats.frozenMs = frozenAt();
       ctx.stats.totalMs = total();
       // The inventory goes last: only a set that has one is complete.

@@ -16,7 +16,7 @@ import { lineIn, procState, reapIfOurs, waitAsleep } from '../helpers/process-st
 import { startTarget, type Target } from '../helpers/target.js';
 
 const FAULT_ENV = 'CRIU_TS_FAULT';
-const DUMP_POINTS = ['freeze', 'layout', 'mid-pages', 'pages', 'collect', 'files', 'sync', 'write', 'before-kill'] as const;
+const DUMP_POINTS = ['freeze', 'layout', 'collect', 'files', 'mid-pages', 'pages', 'write', 'before-kill'] as const;
 /** Points past which the set is complete (the fault comes after inventory.json is fsynced). */
 const SET_COMPLETE = new Set<string>(['write', 'before-kill']);
 const RESTORE_STAGES = ['stub', 'prepare', 'vmas', 'pages', 'mm', 'files', 'process', 'finish', 'resume'] as const;

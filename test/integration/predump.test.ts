@@ -131,15 +131,22 @@ describe('pre-dump chains', () => {
     await restoreAndVerify(join(base, 'final'), pid);
   });
 
-  it('a final dump that fails after protecting pages again ends the tracking; the retry saves everything and restores exactly', async () => {
+  it('a final dump that fails before its scan keeps the chain; one that fails after it ends the tracking, and the retry saves everything', async () => {
     base = tempDir();
     target = await startTarget(fixture('fx_scribble'), ['32']);
     await target.waitFor('ready');
     const pid = target.pid;
     ok(await preDump(pid, join(base, '1')));
-    const failed = await runCli(['dump', '-t', String(pid), '-D', join(base, 'try'), '--prev-images-dir', '../1', '--shell-job'], { CRIU_TS_FAULT: 'files:fail' });
-    expect(failed.code, failed.stderr).toBe(1);
-    expect(failed.stderr).toMatch(new RegExp(`write tracking of ${pid} was ended`));
+    const attempt = (dir: string, fault: string) => runCli(['dump', '-t', String(pid), '-D', join(base!, dir), '--prev-images-dir', '../1', '--shell-job'], { CRIU_TS_FAULT: fault });
+    // Failing while collecting fds: nothing of the tracking was touched yet.
+    const before = await attempt('try1', 'files:fail');
+    expect(before.code, before.stderr).toBe(1);
+    expect(before.stderr).not.toMatch(/write tracking .*was ended/);
+    expect(vmasWithFlag(pid, 'uw')).not.toEqual([]);
+    // Failing after the pages: they were protected again, so the chain cannot go on.
+    const after = await attempt('try2', 'pages:fail');
+    expect(after.code, after.stderr).toBe(1);
+    expect(after.stderr).toMatch(new RegExp(`write tracking of ${pid} was ended`));
     expect(vmasWithFlag(pid, 'uw')).toEqual([]);
     const r = ok(await runCli(['dump', '-t', String(pid), '-D', join(base, 'final'), '--prev-images-dir', '../1', '--shell-job']));
     expect(r.stderr).toMatch(/tracking .*was lost/);
