@@ -7,6 +7,7 @@
 // page faults and the GC busy on cores that the compressors need.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { crc32 } from 'node:zlib';
 import { distModule } from '../paths.js';
 import type { CompressReply, CompressRequest } from './compress-worker.js';
 import { zstd } from './zstd.js';
@@ -19,6 +20,22 @@ export interface CompressedBatch {
   rawSizes: number[];
   /** Level 0: frames stored as they are. */
   stored: boolean;
+}
+
+/**
+ * Level 0 on the calling thread: only the CRCs to compute (about 1 ms per 4 MiB), where a
+ * worker round trip costs more in wake-ups and context switches than that on a machine whose
+ * cores are busy reading pages, as in a final dump.
+ */
+function stored(raw: Buffer, len: number, frameRawSize: number): CompressedBatch {
+  const sizes: number[] = [];
+  const crcs: number[] = [];
+  for (let off = 0; off < len; off += frameRawSize) {
+    const piece = raw.subarray(off, Math.min(off + frameRawSize, len));
+    sizes.push(piece.length);
+    crcs.push(crc32(piece));
+  }
+  return { data: raw.subarray(0, len), sizes, crcs, rawSizes: sizes.slice(), stored: true };
 }
 
 export class CompressPool {
@@ -34,14 +51,14 @@ export class CompressPool {
     readonly level = 3,
     threads = Math.max(1, Math.min(availableParallelism(), 8)),
   ) {
-    for (let i = 0; i < threads; i++) {
+    // Level 0 is done inline (see stored()): no workers.
+    for (let i = 0; i < (level === 0 ? 0 : threads); i++) {
       const w = new Worker(distModule('images/compress-worker.js'));
       w.on('message', (r: CompressReply) => {
         const p = this.pending.get(r.id);
         this.pending.delete(r.id);
-        if (r.raw) this.keepRaw(r.raw);
-        if (r.lent) this.keepOut(r.lent);
-        p?.resolve({ data: Buffer.from(r.out, 0, r.outLen), sizes: r.sizes, crcs: r.crcs, rawSizes: r.rawSizes, stored: r.stored });
+        this.keepRaw(r.raw);
+        p?.resolve({ data: Buffer.from(r.out, 0, r.outLen), sizes: r.sizes, crcs: r.crcs, rawSizes: r.rawSizes, stored: false });
       });
       w.on('error', (e) => this.failAll(e));
       this.workers.push(w);
@@ -83,7 +100,7 @@ export class CompressPool {
 
   /** How many free buffers of one kind to keep: about what is in flight at once. */
   private keep(): number {
-    return this.workers.length * 4;
+    return Math.max(this.workers.length, 2) * 4;
   }
 
   private keepRaw(ab: ArrayBuffer): void {
@@ -95,9 +112,10 @@ export class CompressPool {
 
   /** Compresses raw[0, len) as frames of frameRawSize. The buffer is transferred away. */
   compress(raw: Buffer, len: number, frameRawSize: number): Promise<CompressedBatch> {
-    const id = this.nextId++;
     const ab = raw.buffer as ArrayBuffer;
     const whole = raw.byteOffset === 0 && raw.byteLength === ab.byteLength;
+    if (this.level === 0) return Promise.resolve(stored(whole ? raw : Buffer.from(raw.subarray(0, len)), len, frameRawSize));
+    const id = this.nextId++;
     // Transfer only buffers we own entirely; a slice of a shared pool buffer is copied.
     const body = whole ? ab : ab.slice(raw.byteOffset, raw.byteOffset + len);
     // Lend a free output buffer that is big enough (the worker makes one otherwise).

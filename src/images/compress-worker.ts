@@ -1,10 +1,9 @@
 // A compression worker: takes a batch of raw page data, cuts it into frames of
 // frameRawSize, compresses each as an independent zstd frame and returns them packed,
-// with sizes and CRCs. Level 0 stores the frames as they are (only the CRCs are computed). Runs off the main thread: zstd-napi calls are synchronous.
+// with sizes and CRCs. Runs off the main thread: zstd-napi calls are synchronous.
 // Buffers travel both ways and are never copied: the raw batch goes back with the reply (the
 // pool reuses it), and the frames go into the buffer the pool lent, if it did and it is big
-// enough, else into a new one. Stored frames are the raw batch itself (the lent buffer goes
-// back unused): a final dump writes them while the process is frozen.
+// enough, else into a new one. (Level 0, stored frames, never comes here: see compress-pool.ts.)
 import { parentPort } from 'node:worker_threads';
 import { crc32 } from 'node:zlib';
 import { newCompressor, zstd } from './zstd.js';
@@ -24,36 +23,19 @@ export interface CompressReply {
   /** The packed frames are out[0, outLen). */
   out: ArrayBuffer;
   outLen: number;
-  /** The request's raw buffer, handed back (absent when stored: it is `out`). */
-  raw?: ArrayBuffer;
-  /** The lent buffer, handed back unused (stored frames). */
-  lent?: ArrayBuffer;
+  /** The request's raw buffer, handed back. */
+  raw: ArrayBuffer;
   sizes: number[];
   crcs: number[];
   rawSizes: number[];
-  /** Level 0: the frames are the raw bytes. */
-  stored: boolean;
 }
 
 const compressors = new Map<number, ReturnType<typeof newCompressor>>();
 
 parentPort!.on('message', (m: CompressRequest) => {
-  const stored = m.level === 0;
   const sizes: number[] = [];
   const crcs: number[] = [];
   const rawSizes: number[] = [];
-  if (stored) {
-    const raw = new Uint8Array(m.raw, 0, m.rawLen);
-    for (let off = 0; off < m.rawLen; off += m.frameRawSize) {
-      const piece = raw.subarray(off, Math.min(off + m.frameRawSize, m.rawLen));
-      sizes.push(piece.length);
-      rawSizes.push(piece.length);
-      crcs.push(crc32(piece));
-    }
-    const reply: CompressReply = { id: m.id, out: m.raw, outLen: m.rawLen, sizes, crcs, rawSizes, stored, ...(m.out ? { lent: m.out } : {}) };
-    parentPort!.postMessage(reply, m.out ? [m.raw, m.out] : [m.raw]);
-    return;
-  }
   let c = compressors.get(m.level);
   if (!c) compressors.set(m.level, (c = newCompressor(m.level)));
   const raw = new Uint8Array(m.raw, 0, m.rawLen);
@@ -70,6 +52,6 @@ parentPort!.on('message', (m: CompressRequest) => {
     rawSizes.push(piece.length);
     o += n;
   }
-  const reply: CompressReply = { id: m.id, out: outBuf, outLen: o, raw: m.raw, sizes, crcs, rawSizes, stored };
+  const reply: CompressReply = { id: m.id, out: outBuf, outLen: o, raw: m.raw, sizes, crcs, rawSizes };
   parentPort!.postMessage(reply, [outBuf, m.raw]);
 });
