@@ -42,6 +42,9 @@ import { COPY_CHUNK } from './memory.js';
 import { PagesWriter } from '../images/pages.js';
 import { acquireTracking, endAllTracking, endTracking, type TrackingInfo } from './tracking.js';
 
+/** The most page cache a final dump fills ahead (see PagesWriter.reserve); beyond it, writes just go slower. */
+const MAX_RESERVE = 1 << 30;
+
 export interface DumpResult {
   pid: number;
   imagesDir: string;
@@ -103,7 +106,7 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     for (const tpid of uffds.keys()) {
       const w = new PagesWriter(dir, tpid, pool);
       writers.set(tpid, w);
-      w.reserve(Math.ceil(writtenSoFar(tpid) * 1.25) + COPY_CHUNK);
+      w.reserve(Math.min(Math.ceil(writtenSoFar(tpid) * 1.25) + COPY_CHUNK, MAX_RESERVE));
     }
     // Kept as soon as it exists: whatever fails after this point must thaw it.
     await stage(ctx, 'freeze', pid, () => (tree = freezeTree(pid, log)));
