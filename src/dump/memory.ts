@@ -17,7 +17,7 @@ const CHUNK = COPY_CHUNK;
 const IOV_MAX = 1024;
 const READ_AHEAD = 2;
 
-interface Chunk {
+export interface Chunk {
   pieces: Item[];
   bytes: number;
 }
@@ -27,7 +27,7 @@ interface Chunk {
  * IOV_MAX pieces gives its last pages to the next one so that it stays a whole number of
  * `align` bytes (the writer's frame size): such a chunk goes to the writer without a copy.
  */
-function* chunks(items: Item[], align: number): Generator<Chunk> {
+export function* chunks(items: Item[], align: number): Generator<Chunk> {
   let cur: Chunk = { pieces: [], bytes: 0 };
   const cut = (): Chunk => {
     const out = cur;

@@ -1,0 +1,48 @@
+// How the copy cuts planned pages into process_vm_readv batches: at most COPY_CHUNK bytes
+// and 1024 pieces each, every batch but the last a whole number of frames (so that it goes to
+// the writer without a copy), and nothing lost, doubled or reordered on the way.
+import { describe, expect, it } from 'vitest';
+import { chunks, COPY_CHUNK } from '../../src/dump/memory.js';
+import type { Item } from '../../src/dump/plan.js';
+
+const PG = 4096;
+const FRAME = 16 * PG;
+
+/** Data runs of the given page counts, a page apart, with a parent item between each. */
+function plan(runs: number[]): Item[] {
+  const items: Item[] = [];
+  let at = 0x10000000;
+  for (const n of runs) {
+    items.push({ start: at, end: at + n * PG, kind: 'data', readable: true });
+    at += n * PG;
+    items.push({ start: at, end: at + PG, kind: 'parent', readable: true });
+    at += PG;
+  }
+  return items;
+}
+
+/** Page addresses, in order, of data items or of chunk pieces. */
+const pagesOf = (rs: Array<{ start: number; end: number }>) => rs.flatMap((r) => Array.from({ length: (r.end - r.start) / PG }, (_, i) => r.start + i * PG));
+
+describe('copy chunks', () => {
+  const cases: Array<[string, number[]]> = [
+    ['3000 scattered pages', Array.from({ length: 3000 }, () => 1)],
+    ['runs of 1 to 5 pages', Array.from({ length: 2500 }, (_, i) => (i % 5) + 1)],
+    ['a few long runs', [5000, 3, 1, 1200, 7]],
+    ['less than a frame', [1, 2, 3]],
+  ];
+  for (const [name, runs] of cases) {
+    it(name, () => {
+      const items = plan(runs);
+      const out = [...chunks(items, FRAME)];
+      out.forEach((c, i) => {
+        expect(c.pieces.length).toBeLessThanOrEqual(1024);
+        expect(c.bytes).toBeLessThanOrEqual(COPY_CHUNK);
+        expect(c.bytes).toBe(c.pieces.reduce((n, p) => n + p.end - p.start, 0));
+        if (i < out.length - 1) expect(c.bytes % FRAME).toBe(0);
+        for (const p of c.pieces) expect([p.kind, p.end > p.start]).toEqual(['data', true]);
+      });
+      expect(pagesOf(out.flatMap((c) => c.pieces))).toEqual(pagesOf(items.filter((x) => x.kind === 'data')));
+    });
+  }
+});
