@@ -1,11 +1,13 @@
 // `criu-ts dump`: the stages, in order. Each stage wraps its failure with its name and the
 // pid; any failure before the kill detaches and leaves the process running as it was (and
-// a pre-dump chain's tracking in place, so the dump can be tried again).
+// a pre-dump chain's tracking in place, so the dump can be tried again, unless the failure
+// came after the pages' scan had protected them again: then the tracking is ended).
 //
-//   [parent: check the chain, take the tracking uffd from its tracker]
-//   freeze ─► map scratch ─► collect cores, process, mm, files ─► unmap scratch
+//   [parent: check the chain, take the tracking uffd from its tracker;
+//    a tracked chain: reserve page cache for the pages file, pre-touch copy buffers]
+//   freeze ─► layout (smaps) ─► map scratch ─► collect cores, process, mm, files ─► unmap scratch
 //          ─► plan pages (written since the parent, or all present) ─► copy, compress, write
-//          ─► metadata, fsync ─► inventory (the set is now complete)
+//          ─► metadata (while the pages file's fsync runs) ─► inventory (the set is now complete)
 //          ─► end tracking ─► kill, or detach (--leave-running)
 import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -139,7 +141,7 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
           progress: opts.onProgress,
           writer: writers.get(p.pid),
         };
-        writers.delete(p.pid); // copyPlanned finishes or aborts it
+        writers.delete(p.pid); // copyPlannedDeferred finishes or aborts it
         const tPlan = timer();
         if (tracked) rearmed = true; // from here on, its written pages are protected again
         const plan_ = await plan(input);
