@@ -1,7 +1,7 @@
 // `criu-ts dump`: the stages, in order. Each stage wraps its failure with its name and the
 // pid; any failure before the kill detaches and leaves the process running as it was (and
-// a pre-dump chain's tracking in place, so the dump can be tried again, unless the failure
-// came after the pages' scan had protected them again: then the tracking is ended).
+// a pre-dump chain's tracking in place, so the dump can be tried again: its scan finds the
+// written pages without protecting them again, see Tracking.final).
 //
 //   [parent: check the chain, take the tracking uffd from its tracker;
 //    a tracked chain: reserve page cache for the pages file, pre-touch copy buffers]
@@ -96,7 +96,6 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
   const pool = new CompressPool(level, opts.compressThreads);
   const writers = new Map<number, PagesWriter>();
   const copied: CopiedPass[] = [];
-  let rearmed = false;
   let tree: TreeProc[] = [];
   let done = false;
   let inventoryWritten = false;
@@ -115,9 +114,8 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     const frozenAt = timer();
     const procs = live(tree);
     // The layout first (before our scratch page exists, so it never enters the image), then
-    // the rest of the state, then the pages: whatever fails before them leaves a chain's
-    // tracking as it was (the dump can be tried again), and the pages file goes to disk
-    // while the other files are written.
+    // the rest of the state, then the pages: their file goes to disk while the other files
+    // are written.
     const layouts = new Map<number, Layout>();
     for (const p of procs) layouts.set(p.pid, await stage(ctx, 'layout', p.pid, () => readLayout(p.pid)));
     shareShm(procs.map((p) => ({ pid: p.pid, vmas: layouts.get(p.pid)!.vmas })));
@@ -133,7 +131,7 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
         const input = {
           pid: p.pid,
           vmas: layouts.get(p.pid)!.vmas,
-          tracking: tracked ? { fd: uffd } : undefined,
+          tracking: tracked ? { fd: uffd, final: true } : undefined,
           parent: tracked ? parent?.pages.get(p.pid) : undefined,
           dir,
           pool,
@@ -143,7 +141,6 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
         };
         writers.delete(p.pid); // copyPlannedDeferred finishes or aborts it
         const tPlan = timer();
-        if (tracked) rearmed = true; // from here on, its written pages are protected again
         const plan_ = await plan(input);
         log.debug(`pages (pid ${p.pid}): plan ${tPlan().toFixed(2)} ms, ${plan_.items.length} items`);
         notes.push(...plan_.notes);
@@ -226,12 +223,6 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     }
     // A failed dump leaves no set that looks complete: the process ran on after it.
     if (inventoryWritten && !complete) withdrawInventory(dir, log);
-    // Its scan protected the written pages again, so the chain no longer knows what changed
-    // since its last pass: end it, and the next dump finds it lost and saves everything.
-    if (!complete && rearmed && trackingInfos.length) {
-      await endAllTracking(trackingInfos);
-      log.warn(`write tracking of ${pid} was ended: the failed dump had already protected its written pages again (a new dump saves all of its memory)`);
-    }
   }
 }
 

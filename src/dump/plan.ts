@@ -63,6 +63,13 @@ export interface PassPlan {
 
 export interface Tracking {
   fd: number;
+  /**
+   * The chain ends with this pass (a final dump): the written pages are found without being
+   * protected again, and nothing new is registered or armed. Protecting costs the walk about
+   * as much again, makes the copy that follows read each page slower, and would be undone by
+   * the end of tracking anyway; and a final dump that fails leaves the chain as it was.
+   */
+  final?: boolean;
 }
 
 /** smaps shows a WP-registered VMA with VmFlags `uw`: the kernel's own record, kept across passes. */
@@ -201,14 +208,14 @@ export function writtenSoFar(pid: number): number {
 const SPLIT_SCAN = 64 << 20;
 
 /**
- * The written pages of [start, end), write-protected again in the same walk (see
- * WRITTEN_RETURN), found by two scans at once where the range is large: the walk visits
+ * The written pages of [start, end) (see WRITTEN_RETURN), write-protected again in the same
+ * walk if `protect`, found by two scans at once where the range is large: the walk visits
  * every page-table entry, and in a final dump it is most of what does not shrink with the
- * dirty set.
+ * dirty set. CHECK_WPASYNC either way: an unregistered VMA fails with EPERM.
  */
-async function writtenIn(fd: number, start: number, end: number): Promise<PageRange[]> {
-  const scan = (s: number, e: number) =>
-    scanFdAsync(fd, { start: s, end: e, flags: PM_SCAN.WP_MATCHING | PM_SCAN.CHECK_WPASYNC, categoryMask: PAGE_IS.WRITTEN, returnMask: WRITTEN_RETURN });
+async function writtenIn(fd: number, start: number, end: number, protect: boolean): Promise<PageRange[]> {
+  const flags = PM_SCAN.CHECK_WPASYNC | (protect ? PM_SCAN.WP_MATCHING : 0);
+  const scan = (s: number, e: number) => scanFdAsync(fd, { start: s, end: e, flags, categoryMask: PAGE_IS.WRITTEN, returnMask: WRITTEN_RETURN });
   if (end - start < SPLIT_SCAN) return scan(start, end);
   const mid = start + Math.floor((end - start) / 2 / PAGE) * PAGE;
   const halves = [scan(start, mid), scan(mid, end)];
@@ -261,10 +268,10 @@ export async function planPass(pid: number, vmas: Vma[], tracking: Tracking | un
       if (continuing) {
         let written: PageRange[] | undefined;
         try {
-          // One walk finds, protects again and classifies the written pages (a second,
-          // presence walk over a GiB-sized VMA costs as much again, and the final dump
-          // does this while frozen).
-          written = await writtenIn(fd, start, end);
+          // One walk finds (and but for a final dump protects again) and classifies the
+          // written pages (a second, presence walk over a GiB-sized VMA costs as much
+          // again, and the final dump does this while frozen).
+          written = await writtenIn(fd, start, end, !tracking.final);
         } catch (e) {
           // EPERM: this VMA is no longer registered (remapped in place, ...): start it afresh.
           if (!hasCode(e, 'EPERM')) throw e;
@@ -281,7 +288,7 @@ export async function planPass(pid: number, vmas: Vma[], tracking: Tracking | un
           continue;
         }
       }
-      if (tracking && trackable(v)) {
+      if (tracking && !tracking.final && trackable(v)) {
         const how = isRegistered ? 'ok' : registerWp(tracking.fd, start, end);
         if (how === 'ok') {
           try {
