@@ -139,7 +139,6 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
           progress: opts.onProgress,
           writer: writers.get(p.pid),
         };
-        writers.delete(p.pid); // copyPlannedDeferred finishes or aborts it
         const tPlan = timer();
         const plan_ = await plan(input);
         log.debug(`pages (pid ${p.pid}): plan ${tPlan().toFixed(2)} ms, ${plan_.items.length} items`);
@@ -147,6 +146,7 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
         faultPoint(ctx, 'mid-pages');
         const tCopy = timer();
         const c = await copyPlannedDeferred(input, plan_, true);
+        writers.delete(p.pid); // c has it now (a failure before this discards it below)
         copied.push(c);
         log.debug(`pages (pid ${p.pid}): copy and write ${tCopy().toFixed(2)} ms`);
         for (const [k, v] of Object.entries(c.stats)) ctx.stats[k] = (ctx.stats[k] ?? 0) + v;
@@ -212,7 +212,7 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     log.info(`dumped pid ${pid} to ${dir} in ${total().toFixed(1)} ms (frozen ${ctx.stats.frozenMs!.toFixed(1)} ms)`);
     return { pid, imagesDir: dir, stats: ctx.stats, killed: !opts.leaveRunning, notes };
   } finally {
-    for (const w of writers.values()) w.discard(); // made ahead for a process that was not there
+    for (const w of writers.values()) w.discard(); // made ahead, never used: no process, or a failure before its copy
     for (const c of copied) c.abort();
     await pool.close();
     for (const fd of uffds.values()) endTracking(undefined, fd); // our copies only: the trackers keep the chain

@@ -13,7 +13,6 @@ import type { Item } from './plan.js';
 
 /** Bytes per process_vm_readv (and per buffer handed to the writer). */
 export const COPY_CHUNK = 4 << 20;
-const CHUNK = COPY_CHUNK;
 const IOV_MAX = 1024;
 const READ_AHEAD = 2;
 
@@ -23,7 +22,7 @@ export interface Chunk {
 }
 
 /**
- * Data items cut into chunks of at most CHUNK bytes and IOV_MAX pieces. A chunk cut at
+ * Data items cut into chunks of at most COPY_CHUNK bytes and IOV_MAX pieces. A chunk cut at
  * IOV_MAX pieces gives its last pages to the next one so that it stays a whole number of
  * `align` bytes (the writer's frame size): such a chunk goes to the writer without a copy.
  */
@@ -53,11 +52,11 @@ export function* chunks(items: Item[], align: number): Generator<Chunk> {
     if (p.kind !== 'data') continue;
     let s = p.start;
     while (s < p.end) {
-      const n = Math.min(p.end - s, CHUNK - cur.bytes);
+      const n = Math.min(p.end - s, COPY_CHUNK - cur.bytes);
       cur.pieces.push({ start: s, end: s + n, kind: 'data', readable: p.readable });
       cur.bytes += n;
       s += n;
-      if (cur.bytes === CHUNK || cur.pieces.length === IOV_MAX) yield cut();
+      if (cur.bytes === COPY_CHUNK || cur.pieces.length === IOV_MAX) yield cut();
     }
   }
   if (cur.bytes) yield cur;

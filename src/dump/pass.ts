@@ -45,7 +45,7 @@ export async function copyPlanned(i: PassInput, p: PassPlan, frozen: boolean): P
 
 export interface CopiedPass {
   stats: PassStats;
-  /** Waits for the pages file to reach the disk and writes the index (aborts the writer if that fails). */
+  /** Waits for the pages file to reach the disk and writes the index (the writer is closed either way). */
   complete: () => Promise<void>;
   /** Closes the writer of a pass that will not complete. */
   abort: () => void;
@@ -69,15 +69,7 @@ export async function copyPlannedDeferred(i: PassInput, p: PassPlan, frozen: boo
       bytesVanished: copied.bytesVanished,
       frames: ws.frames,
     };
-    const complete = async () => {
-      try {
-        await writer.complete();
-      } catch (e) {
-        writer.abort();
-        throw e;
-      }
-    };
-    return { stats, complete, abort: () => writer.abort() };
+    return { stats, complete: () => writer.complete(), abort: () => writer.abort() };
   } catch (e) {
     writer.abort();
     throw e;

@@ -96,7 +96,7 @@ function presence(rule: SaveRule, swap: boolean) {
 /** What a written-pages scan returns: enough for dataOf to decide on each range. */
 const WRITTEN_RETURN = PAGE_IS.WRITTEN | PAGE_IS.PRESENT | PAGE_IS.SWAPPED | PAGE_IS.PFNZERO | PAGE_IS.FILE;
 
-/** The ranges of a scan that hold data by presence()'s rule, adjacent ones merged. */
+/** The ranges of a scan that hold data by presence()'s rule, adjacent ones of a kind merged. */
 function dataOf(ranges: PageRange[], rule: SaveRule, swap: boolean): PageRange[] {
   const exclude = excluded(rule);
   const hold = holding(swap);
@@ -104,8 +104,10 @@ function dataOf(ranges: PageRange[], rule: SaveRule, swap: boolean): PageRange[]
   for (const r of ranges) {
     if (r.categories & exclude || !(r.categories & hold)) continue;
     const last = out[out.length - 1];
-    if (last && last.end === r.start) last.end = r.end;
-    else out.push({ start: r.start, end: r.end, categories: r.categories & (PAGE_IS.PRESENT | PAGE_IS.SWAPPED) });
+    const categories = r.categories & (PAGE_IS.PRESENT | PAGE_IS.SWAPPED);
+    // Present and swapped stay apart: realSwapped tells a range's kind by its categories.
+    if (last && last.end === r.start && last.categories === categories) last.end = r.end;
+    else out.push({ start: r.start, end: r.end, categories });
   }
   return out;
 }
@@ -218,10 +220,11 @@ async function writtenIn(fd: number, start: number, end: number, protect: boolea
   const scan = (s: number, e: number) => scanFdAsync(fd, { start: s, end: e, flags, categoryMask: PAGE_IS.WRITTEN, returnMask: WRITTEN_RETURN });
   if (end - start < SPLIT_SCAN) return scan(start, end);
   const mid = start + Math.floor((end - start) / 2 / PAGE) * PAGE;
-  const halves = [scan(start, mid), scan(mid, end)];
-  halves.forEach((h) => h.catch(() => {})); // both awaited below
-  const [a, b] = [await halves[0]!, await halves[1]!];
-  return a.concat(b);
+  // Both settle before we return or throw: the caller closes the fd they scan through.
+  const [a, b] = await Promise.allSettled([scan(start, mid), scan(mid, end)]);
+  if (a.status === 'rejected') throw a.reason;
+  if (b.status === 'rejected') throw b.reason;
+  return a.value.concat(b.value);
 }
 
 /** Appends parent and data ranges (each sorted, disjoint from the other) in address order. */

@@ -89,7 +89,7 @@ export class CompressPool {
 
   /** Gives a batch's output buffer back once its frames are written; `b.data` is not to be used after. */
   recycle(b: CompressedBatch): void {
-    // Stored frames are a raw buffer (see compress-worker.ts).
+    // Stored frames are the raw buffer itself (see stored()).
     if (b.stored) this.keepRaw(b.data.buffer as ArrayBuffer);
     else this.keepOut(b.data.buffer as ArrayBuffer);
   }

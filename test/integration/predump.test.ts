@@ -44,6 +44,15 @@ function addrOf(t: Target, name: string): string {
 
 const vmaAt = (s: SetSummary, start: string) => s.processes[0]!.vmas.find((v) => v.start === start);
 
+/** fx_scribble storing all the time over 32 MiB, with a first pre-dump pass in DIR/1. */
+async function scribbleWithFirstPass(): Promise<{ pid: number; dir: string; t: Target }> {
+  const dir = (base = tempDir());
+  const t = (target = await startTarget(fixture('fx_scribble'), ['32']));
+  await t.waitFor('ready');
+  ok(await preDump(t.pid, join(dir, '1')));
+  return { pid: t.pid, dir, t };
+}
+
 describe('pre-dump chains', () => {
   it('saves exactly the pages written in each phase, and the chain restores byte-identical', async () => {
     base = tempDir();
@@ -112,34 +121,26 @@ describe('pre-dump chains', () => {
   });
 
   it('notices lost tracking (tracker killed), saves everything again, and still restores exactly', async () => {
-    base = tempDir();
-    target = await startTarget(fixture('fx_scribble'), ['32']);
-    await target.waitFor('ready');
-    const pid = target.pid;
-    ok(await preDump(pid, join(base, '1')));
-    const inv = JSON.parse(readFileSync(join(base, '1', 'inventory.json'), 'utf8')) as { tracking: Array<{ trackerPid: number }> };
+    const { pid, dir, t } = await scribbleWithFirstPass();
+    const inv = JSON.parse(readFileSync(join(dir, '1', 'inventory.json'), 'utf8')) as { tracking: Array<{ trackerPid: number }> };
     process.kill(inv.tracking[0]!.trackerPid, 'SIGKILL');
     await new Promise((r) => setTimeout(r, 100));
-    const r = ok(await preDump(pid, join(base, '2'), '../1'));
+    const r = ok(await preDump(pid, join(dir, '2'), '../1'));
     expect(r.stderr).toMatch(/tracking .*was lost/);
-    const s = await show(join(base, '2'));
+    const s = await show(join(dir, '2'));
     expect(s.notes.join(' ')).toMatch(/tracking .*was lost/);
-    const buf = vmaAt(s, addrOf(target, 'buf'))!;
+    const buf = vmaAt(s, addrOf(t, 'buf'))!;
     expect(buf.pagesHere).toBe(32 * 256); // every page saved again
-    ok(await runCli(['dump', '-t', String(pid), '-D', join(base, 'final'), '--prev-images-dir', '../2', '--shell-job']));
-    await target.exited;
-    await restoreAndVerify(join(base, 'final'), pid);
+    ok(await runCli(['dump', '-t', String(pid), '-D', join(dir, 'final'), '--prev-images-dir', '../2', '--shell-job']));
+    await t.exited;
+    await restoreAndVerify(join(dir, 'final'), pid);
   });
 
   it('a final dump that fails, before or after its scan, leaves the chain as it was: the retry saves only the changes and restores exactly', async () => {
-    base = tempDir();
-    target = await startTarget(fixture('fx_scribble'), ['32']);
-    await target.waitFor('ready');
-    const pid = target.pid;
-    ok(await preDump(pid, join(base, '1')));
-    const attempt = (dir: string, fault: string) => runCli(['dump', '-t', String(pid), '-D', join(base!, dir), '--prev-images-dir', '../1', '--shell-job'], { CRIU_TS_FAULT: fault });
-    for (const [dir, fault] of [['try1', 'files:fail'], ['try2', 'pages:fail']] as const) {
-      const r = await attempt(dir, fault);
+    const { pid, dir, t } = await scribbleWithFirstPass();
+    const attempt = (sub: string, fault: string) => runCli(['dump', '-t', String(pid), '-D', join(dir, sub), '--prev-images-dir', '../1', '--shell-job'], { CRIU_TS_FAULT: fault });
+    for (const [sub, fault] of [['try1', 'files:fail'], ['try2', 'pages:fail']] as const) {
+      const r = await attempt(sub, fault);
       expect(r.code, r.stderr).toBe(1);
       expect(r.stderr).toMatch(/fault injected/);
       expect(r.stderr).not.toMatch(/tracking .*(lost|ended)/);
@@ -147,12 +148,12 @@ describe('pre-dump chains', () => {
     }
     // The pages written before the failed attempts are still seen as written: nothing was
     // protected again, so none is missed. fx_scribble checks every word after the restore.
-    const r = ok(await runCli(['dump', '-t', String(pid), '-D', join(base, 'final'), '--prev-images-dir', '../1', '--shell-job', '--json']));
+    const r = ok(await runCli(['dump', '-t', String(pid), '-D', join(dir, 'final'), '--prev-images-dir', '../1', '--shell-job', '--json']));
     expect(r.stderr).not.toMatch(/tracking .*was lost/);
     const stats = (JSON.parse(r.stdout) as { stats: Record<string, number> }).stats;
     expect(stats.pagesInParent).toBeGreaterThan(0); // a real continuation, not a full save
-    await target.exited;
-    await restoreAndVerify(join(base, 'final'), pid);
+    await t.exited;
+    await restoreAndVerify(join(dir, 'final'), pid);
   });
 
   it('leaves nothing of ours in the process after dump --leave-running and after pre-dump --stop', async () => {
