@@ -40,13 +40,14 @@ export function parseProcTimers(text: string): Array<Omit<PosixTimer, 'remaining
 
 const ts = (sec: bigint, nsec: bigint) => ({ sec: Number(sec), nsec: Number(nsec) });
 
-export function collectTimers(pid: number, remote: Remote): Timers {
+/** Timers of a frozen process; `scratch` is a page of ours in it for the syscalls' results. */
+export function collectTimers(pid: number, remote: Remote, scratch: number): Timers {
   const posix = parseProcTimers(readFileSync(`/proc/${pid}/timers`, 'utf8'));
   for (const t of posix) {
     // A timer aimed at another thread needs that thread back first (threads are restored later).
     if (t.tid !== undefined && t.tid !== pid) throw new CriuError('ENOTSUP', `POSIX timer ${t.id} of pid ${pid} signals thread ${t.tid}: timers aimed at other threads are not supported yet`);
   }
-  return remote.withScratch(4096, (scratch) => {
+  {
     const itimers: Timers['itimers'] = {};
     for (const [name, which] of ITIMERS) {
       remote.call(SYS.getitimer, `getitimer(${name})`, which, scratch);
@@ -61,5 +62,5 @@ export function collectTimers(pid: number, remote: Remote): Timers {
       return { ...t, remaining: ts(b.readBigInt64LE(16), b.readBigInt64LE(24)), interval: ts(b.readBigInt64LE(0), b.readBigInt64LE(8)) };
     });
     return { pid, itimers, posix: timers.sort((a, b) => a.id - b.id) };
-  });
+  }
 }

@@ -5,13 +5,15 @@
 //
 //   [parent: check the chain, take the tracking uffd from its tracker;
 //    a tracked chain: reserve page cache for the pages file, pre-touch copy buffers]
-//   freeze ─► layout (smaps) ─► map scratch ─► collect cores, process, mm, files ─► unmap scratch
-//          ─► plan pages (written since the parent, or all present) ─► copy, compress, write
-//          ─► metadata (while the pages file's fsync runs) ─► inventory (the set is now complete)
+//   freeze ─► layout (maps) ─► map scratch ─► collect mm (brk) ─► [smaps on the pool from here]
+//          ─► collect cores, process, timers ─► files ─► plan pages (written since the parent,
+//             or all present) ─► copy, compress, write (each write sent to disk at once)
+//          ─► VmFlags from smaps, unmap scratch ─► metadata (while the pages file's fsync runs)
+//          ─► inventory (the set is now complete)
 //          ─► end tracking ─► kill, or detach (--leave-running)
 import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { inStage, throwIfAborted } from '../errors.js';
+import { CriuError, inStage, throwIfAborted } from '../errors.js';
 import type { Logger } from '../log.js';
 import { CompressPool } from '../images/compress-pool.js';
 import { writeCore, type Core } from '../images/core.js';
@@ -22,7 +24,7 @@ import { createImageDir, syncDir } from '../images/io.js';
 import { writeMm } from '../images/mm.js';
 import { writePstree } from '../images/pstree.js';
 import { native } from '../kernel/native.js';
-import { readSmaps, type MapEntry } from '../kernel/procfs.js';
+import { readMaps, readSmaps, readSmapsAsync, type MapEntry } from '../kernel/procfs.js';
 import { Remote, findSyscallInsn } from '../kernel/remote.js';
 import { MAP, PROT, SIG } from '../kernel/syscalls.js';
 import { newInventory, openParent, writeInventory, type Parent } from './chain.js';
@@ -97,6 +99,8 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
   const writers = new Map<number, PagesWriter>();
   const copied: CopiedPass[] = [];
   let tree: TreeProc[] = [];
+  /** Unmaps our scratch page in a process (see collectOne): before its smaps is read, never. */
+  const scratches: Array<() => void> = [];
   let done = false;
   let inventoryWritten = false;
   let complete = false;
@@ -120,7 +124,7 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     for (const p of procs) layouts.set(p.pid, await stage(ctx, 'layout', p.pid, () => readLayout(p.pid)));
     shareShm(procs.map((p) => ({ pid: p.pid, vmas: layouts.get(p.pid)!.vmas })));
     const collected = new Map<number, Collected>();
-    for (const p of procs) collected.set(p.pid, await collectOne(ctx, p.pid, p.frozen, dir, layouts.get(p.pid)!));
+    for (const p of procs) collected.set(p.pid, await collectOne(ctx, p.pid, p.frozen, dir, layouts.get(p.pid)!, scratches));
     const fileNotes = [...collected.values()].flatMap((c) => c.fileNotes);
     shareAcrossTree(procs.map((p) => ({ pid: p.pid, files: collected.get(p.pid)!.files })), fileNotes);
 
@@ -157,6 +161,10 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     });
 
     await stage(ctx, 'write', pid, async () => {
+      const tFlags = timer();
+      for (const p of procs) await vmFlagsInto(p.pid, layouts.get(p.pid)!);
+      ctx.stats.vmFlagsWaitMs = tFlags();
+      while (scratches.length) scratches.pop()!();
       for (const c of collected.values()) {
         for (const core of c.cores) writeCore(dir, core);
         writeMm(dir, c.mm);
@@ -217,6 +225,13 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     await pool.close();
     for (const fd of uffds.values()) endTracking(undefined, fd); // our copies only: the trackers keep the chain
     if (!done) tcp?.release(); // before the thaw: in repair mode the process could not send
+    for (const unmap of scratches) {
+      try {
+        unmap();
+      } catch (e) {
+        log.warn(`could not unmap the dump's scratch page: ${(e as Error).message}`);
+      }
+    }
     if (!done && tree.length) {
       thawTree(tree);
       log.warn(`dump of ${pid} failed; the process${tree.length > 1 ? 'es were' : ' was'} left running`);
@@ -238,33 +253,71 @@ interface Collected {
 
 interface Layout {
   maps: MapEntry[];
+  /** Without VmFlags until vmFlagsInto (nothing before the mm's write needs them). */
   vmas: Vma[];
+  /** smaps, read on the libuv pool from the end of collection (see collectOne). */
+  smaps?: Promise<MapEntry[]>;
 }
 
+/**
+ * The VMAs from /proc/PID/maps: smaps, the only source of VmFlags, walks every page table
+ * (20-30 ms for 4 GiB), so it is read on the pool while the rest is collected and the pages
+ * are copied (see collectOne), and its flags are added before the mm is written.
+ */
 function readLayout(pid: number): Layout {
-  const maps = readSmaps(pid);
+  const maps = readMaps(pid);
   return { maps, vmas: maps.map((m) => classifyVma(pid, m)) };
 }
 
-/** Everything but the pages (and the layout, read before them) of one frozen process. */
-async function collectOne(ctx: DumpContext, pid: number, f: Frozen, dir: string, layout: Layout): Promise<Collected> {
+/**
+ * Gives each VMA of the layout its VmFlags from smaps. The process stayed frozen, so smaps
+ * shows the same VMAs plus our scratch page (a VMA of its own, matched by none); should it
+ * differ anyway, it is read once more, and a layout that still differs fails the dump.
+ */
+async function vmFlagsInto(pid: number, layout: Layout): Promise<void> {
+  const fit = (smaps: MapEntry[]) => {
+    const byStart = new Map(smaps.map((m) => [m.start, m]));
+    const found = layout.maps.map((m) => byStart.get(m.start));
+    return found.every((f, i) => f && f.end === layout.maps[i]!.end && f.perms === layout.maps[i]!.perms) ? (found as MapEntry[]) : undefined;
+  };
+  const got = fit(await (layout.smaps ?? readSmapsAsync(pid))) ?? fit(readSmaps(pid));
+  if (!got) throw new CriuError('EAGAIN', `pid ${pid}: its memory layout changed while it was frozen (smaps differs from maps)`);
+  layout.vmas.forEach((v, i) => {
+    v.vmFlags = got[i]!.vmFlags ?? [];
+    v.growsDown = v.vmFlags.includes('gd');
+  });
+}
+
+/**
+ * Everything but the pages (and the layout, read before them) of one frozen process. The
+ * scratch page it maps for the syscalls' results stays until the dump has read smaps (an
+ * munmap would wait for that read to let go of the mm's lock); `scratches` unmaps it.
+ */
+async function collectOne(ctx: DumpContext, pid: number, f: Frozen, dir: string, layout: Layout, scratches: Array<() => void>): Promise<Collected> {
   const remote = new Remote(pid, findSyscallInsn(pid, layout.maps));
   const state = await stage(ctx, 'collect', pid, () => {
-    const scratch = remote.mmap(0, 4096, PROT.READ | PROT.WRITE, MAP.PRIVATE | MAP.ANONYMOUS);
-    try {
-      const cores: Core[] = f.tids.map((tid) => collectThread(pid, tid, tid === pid ? remote : new Remote(tid, remote.syscallIp), scratch));
-      cores[0]!.process = collectProcess(pid, remote, scratch, f.stoppedBy);
-      const mm = collectMm(pid, layout.vmas, remote);
-      return { cores, mm };
-    } finally {
-      remote.munmap(scratch, 4096);
-    }
+    // Shared: a mapping of its own object, never merged into a neighbour, so smaps (read from
+    // here on) still shows every other VMA as it is, and the page is in no VMA of the layout.
+    const scratch = remote.mmap(0, 4096, PROT.READ | PROT.WRITE, MAP.SHARED | MAP.ANONYMOUS);
+    let mapped = true;
+    scratches.push(() => {
+      if (mapped) remote.munmap(scratch, 4096);
+      mapped = false;
+    });
+    // brk(0) takes the mm's lock for writing: before smaps holds it for reading.
+    const mm = collectMm(pid, layout.vmas, remote);
+    // smaps on the pool, alongside the rest: nothing from here to the write stage takes the
+    // mm's lock for writing.
+    layout.smaps = readSmapsAsync(pid);
+    layout.smaps.catch(() => {}); // awaited by vmFlagsInto; a dump that fails before never asks
+    const cores: Core[] = f.tids.map((tid) => collectThread(pid, tid, tid === pid ? remote : new Remote(tid, remote.syscallIp), scratch));
+    cores[0]!.process = collectProcess(pid, remote, scratch, f.stoppedBy);
+    return { cores, mm, timers: collectTimers(pid, remote, scratch) };
   });
-  const { files, ghostBytes, notes, timers } = await stage(ctx, 'files', pid, () => ({
-    ...collectFiles(pid, { shellJob: !!ctx.opts.shellJob, dir, log: ctx.log, ...(ctx.tcp ? { tcp: ctx.tcp } : {}) }),
-    timers: collectTimers(pid, remote),
-  }));
-  return { ...state, files, ghostBytes, timers, fileNotes: notes };
+  const { files, ghostBytes, notes } = await stage(ctx, 'files', pid, () =>
+    collectFiles(pid, { shellJob: !!ctx.opts.shellJob, dir, log: ctx.log, ...(ctx.tcp ? { tcp: ctx.tcp } : {}) }),
+  );
+  return { ...state, files, ghostBytes, fileNotes: notes };
 }
 
 /** Shared memory seen in several processes is saved by the first of them (tree order). */

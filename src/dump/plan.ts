@@ -266,8 +266,10 @@ export async function planPass(pid: number, vmas: Vma[], tracking: Tracking | un
         data([{ start, end }]);
         continue;
       }
+      // A final dump reads the layout from maps (no VmFlags yet, see dump.ts): its checked
+      // scan's EPERM is what tells an unregistered VMA.
       let isRegistered = registered(v);
-      const continuing = tracking && parent && trackable(v) && isRegistered && parent.vmas.some((p) => sameVma(p, v));
+      const continuing = tracking && parent && trackable(v) && (isRegistered || tracking.final) && parent.vmas.some((p) => sameVma(p, v));
       if (continuing) {
         let written: PageRange[] | undefined;
         try {

@@ -9,6 +9,8 @@ import { createImageFile, writeAll, writeImageFile } from './io.js';
 import { decodePagemap, encodePagemap, PAGE, RangeKind, type FrameEntry, type PagemapIndex, type PageRangeEntry } from './pagemap.js';
 import { sourceOf, type ImageFile, type SetLocation } from './source.js';
 import { zstd } from './zstd.js';
+import { native } from '../kernel/native.js';
+import { SYNC_FILE_RANGE } from '../kernel/syscalls.js';
 
 export const pagesFile = (pid: number) => `pages-${pid}.zst`;
 export const pagemapFile = (pid: number) => `pagemap-${pid}.bin`;
@@ -160,17 +162,26 @@ export class PagesWriter {
     }
     this.fileOff += b.data.length;
     this.pool.recycle(b);
-    this.writeBack();
+    this.writeBack(b.data.length);
   }
 
   /**
-   * Starts writeback early: an fdatasync in the background (libuv pool) every WRITEBACK_EVERY
-   * bytes, one at a time, so that the final fsync does not write the whole file while
-   * everything else waits. Only the final fsyncSync decides durability (and reports errors).
+   * Starts writeback early, so that the final fsync does not write the whole file while
+   * everything else waits. Over a reservation (a final dump, frozen), each write is sent to
+   * the disk at once (sync_file_range: that range only, not the zeros after it, without
+   * waiting); otherwise an fdatasync in the background (libuv pool) every WRITEBACK_EVERY
+   * bytes, one at a time. Only the final fsync decides durability (and reports errors).
    */
-  private writeBack(): void {
-    // Not over a reservation: fdatasync would write its zeros too.
-    if (this.syncing || this.reserved || this.fileOff - this.syncedTo < WRITEBACK_EVERY) return;
+  private writeBack(written: number): void {
+    if (this.reserved) {
+      try {
+        native.syncFileRange(this.fd, this.fileOff - written, written, SYNC_FILE_RANGE.WRITE);
+      } catch {
+        /* only a head start: the final fsync writes it anyway, and reports what fails */
+      }
+      return;
+    }
+    if (this.syncing || this.fileOff - this.syncedTo < WRITEBACK_EVERY) return;
     this.syncedTo = this.fileOff;
     this.syncing = new Promise<void>((resolve) =>
       fdatasync(this.fd, () => {

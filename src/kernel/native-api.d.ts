@@ -121,6 +121,10 @@ export interface NativeApi {
   /** Duplicates up to len bytes of a pipe's buffer into another pipe without consuming them. */
   tee(fdIn: number, fdOut: number, len: number, flags: number): number;
   fcntl(fd: number, cmd: number, arg?: number): number;
+  /** Starts (SYNC_FILE_RANGE_WRITE) or waits for writeback of [offset, offset + nbytes) of a file. */
+  syncFileRange(fd: number, offset: number, nbytes: number, flags: number): void;
+  /** read(2) on the libuv pool from the fd's position until buf is full or the file ends: bytes read. */
+  readFullAsync(fd: number, buf: Buffer): Promise<number>;
 
   // native/sockets.cc: addresses and option values are the kernel's structs in Buffers.
   socket(domain: number, type: number, protocol: number): number;

@@ -1,5 +1,6 @@
 // Reading /proc/PID: maps (with VmFlags from smaps), status, stat, tasks, limits, auxv.
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, readdirSync, readlinkSync } from 'node:fs';
+import { native } from './native.js';
 
 export interface MapEntry {
   start: number;
@@ -42,7 +43,40 @@ export function readMaps(pid: number): MapEntry[] {
 
 /** Maps plus each VMA's VmFlags, from one read of smaps. */
 export function readSmaps(pid: number): MapEntry[] {
-  const text = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  return parseSmaps(readFileSync(`/proc/${pid}/smaps`, 'utf8'));
+}
+
+/**
+ * readSmaps on the libuv pool. smaps walks every page table to count what it shows (about
+ * 5 ms per GiB), so a dump reads it alongside other work while the process is frozen.
+ */
+export async function readSmapsAsync(pid: number): Promise<MapEntry[]> {
+  // One pool job for the whole file (fs.promises.readFile would take one per 64 KiB, each
+  // waiting for the main thread to queue the next).
+  const fd = openSync(`/proc/${pid}/smaps`, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    const n = await native.readFullAsync(fd, buf);
+    const rest: Buffer[] = [buf.subarray(0, n)];
+    if (n === buf.length) rest.push(readRest(fd));
+    return parseSmaps(Buffer.concat(rest).toString('utf8'));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The rest of an open file, from its position. */
+function readRest(fd: number): Buffer {
+  const parts: Buffer[] = [];
+  for (;;) {
+    const b = Buffer.allocUnsafe(1 << 20);
+    const n = readSync(fd, b, 0, b.length, null);
+    if (n === 0) return Buffer.concat(parts);
+    parts.push(b.subarray(0, n));
+  }
+}
+
+function parseSmaps(text: string): MapEntry[] {
   const out: MapEntry[] = [];
   for (const line of text.split('\n')) {
     const m = MAPS_LINE.exec(line);

@@ -122,6 +122,8 @@ export const O = {
   PATH: 0o10000000,
 } as const;
 export const F = { DUPFD: 0, GETFD: 1, SETFD: 2, GETFL: 3, SETFL: 4, SETOWN: 8, GETOWN: 9 } as const;
+/** sync_file_range(2) flags. */
+export const SYNC_FILE_RANGE = { WAIT_BEFORE: 1, WRITE: 2, WAIT_AFTER: 4 } as const;
 
 export const PTRACE_O = {
   TRACESYSGOOD: 1,

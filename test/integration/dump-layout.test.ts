@@ -1,0 +1,76 @@
+// The dump reads the layout from /proc/PID/maps when it freezes the process and each VMA's
+// VmFlags from smaps later, on the pool, while it collects the rest (see dump.ts): the image
+// must still carry exactly the flags the process had, and nothing of ours may stay mapped.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { mmFile } from '../../src/images/mm.js';
+import { readSmaps } from '../../src/kernel/procfs.js';
+import { removeDir, runCli, tempDir } from '../helpers/cli.js';
+import { fixture } from '../helpers/fixtures.js';
+import { waitAsleep } from '../helpers/process-state.js';
+import { startTarget, type Target } from '../helpers/target.js';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+/** start-end -> VmFlags, as smaps shows them now. */
+const flagsNow = (pid: number) => new Map(readSmaps(pid).map((m) => [`${m.start.toString(16)}-${m.end.toString(16)}`, (m.vmFlags ?? []).join(' ')]));
+
+/** start-end -> VmFlags, as the set's mm file has them. */
+function flagsSaved(dir: string, pid: number): Map<string, string> {
+  const mm = JSON.parse(readFileSync(join(dir, mmFile(pid)), 'utf8')) as { vmas: Array<{ start: string; end: string; vmFlags: string[]; growsDown: boolean }> };
+  return new Map(mm.vmas.map((v) => [`${BigInt(v.start).toString(16)}-${BigInt(v.end).toString(16)}`, v.vmFlags.join(' ')]));
+}
+
+async function victim(): Promise<Target> {
+  const dir = tempDir('criu-ts-layout-');
+  cleanups.push(() => removeDir(dir));
+  const t = await startTarget(fixture('fx_memory'), ['4', dir]);
+  cleanups.push(() => t.stop());
+  await t.waitFor(/^ready$/);
+  await waitAsleep(t.pid);
+  return t;
+}
+
+describe('VmFlags in the image, and the layout after the dump', () => {
+  it('a dump --leave-running saves every VMA with the flags smaps shows, and leaves the maps as they were', async () => {
+    const t = await victim();
+    const images = tempDir();
+    cleanups.push(() => removeDir(images));
+    const maps = readFileSync(`/proc/${t.pid}/maps`, 'utf8');
+    const before = flagsNow(t.pid);
+    expect([...before.values()].some((f) => / hg( |$)/.test(f) || / mr /.test(f))).toBe(true); // flags worth checking
+    const d = await runCli(['dump', '-t', String(t.pid), '-D', images, '--shell-job', '--leave-running']);
+    expect(d.code, d.stderr).toBe(0);
+    expect(flagsSaved(images, t.pid)).toEqual(before);
+    await waitAsleep(t.pid);
+    expect(readFileSync(`/proc/${t.pid}/maps`, 'utf8')).toBe(maps); // no scratch page left behind
+    t.kill('SIGTERM');
+    expect(await t.waitFor(/^(PASS|FAIL)/)).toBe('PASS');
+  });
+
+  it('the final dump of a tracked chain does too (its scan tells registration by EPERM, not by VmFlags)', async () => {
+    const t = await victim();
+    const images = tempDir();
+    cleanups.push(() => removeDir(images));
+    const p = await runCli(['pre-dump', '-t', String(t.pid), '-D', join(images, '1')]);
+    expect(p.code, p.stderr).toBe(0);
+    await waitAsleep(t.pid);
+    const before = flagsNow(t.pid); // tracked: uw on every private VMA
+    expect([...before.values()].filter((f) => / uw( |$)/.test(f)).length).toBeGreaterThan(3);
+    const d = await runCli(['dump', '-t', String(t.pid), '-D', join(images, '2'), '--prev-images-dir', '../1', '--track-mem', '--shell-job', '--leave-running', '--json']);
+    expect(d.code, d.stderr).toBe(0);
+    expect(d.stderr).not.toMatch(/registration|Warn/);
+    // Asleep since the pass: only what waking from the pass's stop wrote (its stack), not the
+    // whole memory that an unregistered-looking VMA would have cost.
+    const { stats } = JSON.parse(d.stdout) as { stats: { pagesWritten: number; pagesSaved: number } };
+    expect(stats.pagesSaved).toBeLessThan(16);
+    expect(stats.pagesSaved).toBe(stats.pagesWritten);
+    expect(flagsSaved(join(images, '2'), t.pid)).toEqual(before);
+    t.kill('SIGTERM');
+    expect(await t.waitFor(/^(PASS|FAIL)/)).toBe('PASS');
+  });
+});
