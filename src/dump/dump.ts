@@ -5,12 +5,12 @@
 //
 //   [parent: check the chain, take the tracking uffd from its tracker;
 //    a tracked chain: reserve page cache for the pages file, pre-touch copy buffers]
-//   freeze ─► layout (maps) ─► map scratch ─► collect mm (brk) ─► [smaps on the pool from here]
-//          ─► collect cores, process, timers ─► files ─► plan pages (written since the parent,
-//             or all present) ─► copy, compress, write (each write sent to disk at once)
-//          ─► VmFlags from smaps, unmap scratch ─► metadata (while the pages file's fsync runs)
-//          ─► inventory (the set is now complete)
-//          ─► end tracking ─► kill, or detach (--leave-running)
+//   freeze ─► layout (maps) ─► plan pages (written since the parent, or all present)
+//          ─► copy, compress, write (over a reservation, each write sent to the disk at once)
+//          ─► map scratch ─► collect mm (brk) ─► [smaps read on the pool from here]
+//          ─► collect cores, process, timers ─► files            [the pages file's fsync runs]
+//          ─► VmFlags from smaps, unmap scratch ─► metadata ─► pages file synced, its index
+//          ─► inventory (the set is now complete) ─► end tracking ─► kill, or detach
 import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { CriuError, inStage, throwIfAborted } from '../errors.js';
@@ -117,17 +117,11 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     await stage(ctx, 'freeze', pid, () => (tree = freezeTree(pid, log)));
     const frozenAt = timer();
     const procs = live(tree);
-    // The layout first (before our scratch page exists, so it never enters the image), then
-    // the rest of the state, then the pages: their file goes to disk while the other files
-    // are written.
+    // The layout and the pages first (before our scratch page exists, so it never enters
+    // either): the pages file goes to disk while the rest of the state is collected.
     const layouts = new Map<number, Layout>();
     for (const p of procs) layouts.set(p.pid, await stage(ctx, 'layout', p.pid, () => readLayout(p.pid)));
     shareShm(procs.map((p) => ({ pid: p.pid, vmas: layouts.get(p.pid)!.vmas })));
-    const collected = new Map<number, Collected>();
-    for (const p of procs) collected.set(p.pid, await collectOne(ctx, p.pid, p.frozen, dir, layouts.get(p.pid)!, scratches));
-    const fileNotes = [...collected.values()].flatMap((c) => c.fileNotes);
-    shareAcrossTree(procs.map((p) => ({ pid: p.pid, files: collected.get(p.pid)!.files })), fileNotes);
-
     await stage(ctx, 'pages', pid, async () => {
       for (const p of procs) {
         const uffd = uffds.get(p.pid);
@@ -159,6 +153,10 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
       ctx.stats.pagesBytesRaw = ctx.stats.bytesRaw!;
       ctx.stats.pagesBytesStored = ctx.stats.bytesStored!;
     });
+    const collected = new Map<number, Collected>();
+    for (const p of procs) collected.set(p.pid, await collectOne(ctx, p.pid, p.frozen, dir, layouts.get(p.pid)!, scratches));
+    const fileNotes = [...collected.values()].flatMap((c) => c.fileNotes);
+    shareAcrossTree(procs.map((p) => ({ pid: p.pid, files: collected.get(p.pid)!.files })), fileNotes);
 
     await stage(ctx, 'write', pid, async () => {
       const tFlags = timer();
