@@ -253,14 +253,14 @@ interface Layout {
   maps: MapEntry[];
   /** Without VmFlags until vmFlagsInto (nothing before the mm's write needs them). */
   vmas: Vma[];
-  /** smaps, read on the libuv pool from the end of collection (see collectOne). */
+  /** smaps, read on the libuv pool from brk(0) on (see collectOne). */
   smaps?: Promise<MapEntry[]>;
 }
 
 /**
  * The VMAs from /proc/PID/maps: smaps, the only source of VmFlags, walks every page table
- * (20-30 ms for 4 GiB), so it is read on the pool while the rest is collected and the pages
- * are copied (see collectOne), and its flags are added before the mm is written.
+ * (20-30 ms for 4 GiB), so it is read on the pool while the rest of the state is collected
+ * (see collectOne), and its flags are added before the mm is written.
  */
 function readLayout(pid: number): Layout {
   const maps = readMaps(pid);

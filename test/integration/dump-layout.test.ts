@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { mmFile } from '../../src/images/mm.js';
-import { readSmaps } from '../../src/kernel/procfs.js';
+import { readSmaps, readSmapsAsync } from '../../src/kernel/procfs.js';
 import { removeDir, runCli, tempDir } from '../helpers/cli.js';
 import { fixture } from '../helpers/fixtures.js';
 import { waitAsleep } from '../helpers/process-state.js';
@@ -72,5 +72,25 @@ describe('VmFlags in the image, and the layout after the dump', () => {
     expect(flagsSaved(join(images, '2'), t.pid)).toEqual(before);
     t.kill('SIGTERM');
     expect(await t.waitFor(/^(PASS|FAIL)/)).toBe('PASS');
+  });
+
+  it('readSmapsAsync reads an smaps larger than its first buffer (1 MiB) whole', async () => {
+    // 3000 VMAs (every other page read-only): about 3 MB of smaps text.
+    const py = [
+      'import mmap, ctypes, sys',
+      'libc = ctypes.CDLL(None, use_errno=True)',
+      'm = mmap.mmap(-1, 6000 * 4096)',
+      'a = ctypes.addressof(ctypes.c_char.from_buffer(m))',
+      'for i in range(0, 6000, 2): libc.mprotect(ctypes.c_void_p(a + i * 4096), 4096, 1)',
+      'print("ready", flush=True)',
+      'sys.stdin.read()',
+    ].join('\n');
+    const t = await startTarget('python3', ['-c', py]);
+    cleanups.push(() => t.stop());
+    await t.waitFor(/^ready$/);
+    const sync = readSmaps(t.pid);
+    expect(sync.length).toBeGreaterThan(3000);
+    expect(readFileSync(`/proc/${t.pid}/smaps`, 'utf8').length).toBeGreaterThan(2 << 20);
+    expect(await readSmapsAsync(t.pid)).toEqual(sync);
   });
 });
