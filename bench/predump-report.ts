@@ -16,6 +16,12 @@ export function renderPredumpTables(r: PredumpBenchResult): string {
   const out = [
     `criu-ts pre-dump bench: ${m.cpus} x ${m.cpuModel}, Linux ${m.kernel}, Node ${m.node}; ${r.options.passes} passes ${r.options.intervalMs} ms apart, zstd level ${r.options.level}` +
       `, final dump ${r.options.finalLevel === undefined ? 'at the default (stored)' : `at level ${r.options.finalLevel}`}`,
+    ...(r.kernelCosts
+      ? [
+          `kernel entry on this machine: a syscall ${r.kernelCosts.syscallNs} ns, a page fault on fresh memory ${r.kernelCosts.faultUs} µs (hypervisor: ${r.kernelCosts.hypervisor});` +
+            ' a frozen dump is mostly such entries',
+        ]
+      : []),
     '',
   ];
   const ok = r.cases.filter((c) => c.result);

@@ -16,6 +16,7 @@ import { createLogger } from '../src/log.js';
 import { packageRoot } from '../src/paths.js';
 import { buildPredumpVictim, runPredumpCase, startPredumpVictim, type PredumpCaseResult } from './predump-case.js';
 import { renderPredumpTables } from './predump-report.js';
+import { kernelCosts, type KernelCosts } from './kernel-costs.js';
 
 const MiB = 1 << 20;
 
@@ -23,6 +24,8 @@ export interface PredumpBenchResult {
   startedAt: string;
   durationMs: number;
   machine: Machine;
+  /** What a syscall and a page fault cost here (older results lack it). */
+  kernelCosts?: KernelCosts;
   options: { sizes: number[]; rates: number[]; passes: number; intervalMs: number; level: number; finalLevel?: number };
   cases: Array<{ bytes: number; pct: number; victimFillMs?: number; result?: PredumpCaseResult; error?: string }>;
 }
@@ -81,6 +84,7 @@ async function main(): Promise<void> {
     startedAt: new Date(started).toISOString(),
     durationMs: 0,
     machine: machine(),
+    kernelCosts: kernelCosts(),
     options: { sizes, rates, passes, intervalMs, level, ...(finalLevel === undefined ? {} : { finalLevel }) },
     cases: [],
   };
