@@ -297,11 +297,7 @@ async function collectOne(ctx: DumpContext, pid: number, f: Frozen, dir: string,
     // Shared: a mapping of its own object, never merged into a neighbour, so smaps (read from
     // here on) still shows every other VMA as it is, and the page is in no VMA of the layout.
     const scratch = remote.mmap(0, 4096, PROT.READ | PROT.WRITE, MAP.SHARED | MAP.ANONYMOUS);
-    let mapped = true;
-    scratches.push(() => {
-      if (mapped) remote.munmap(scratch, 4096);
-      mapped = false;
-    });
+    scratches.push(() => remote.munmap(scratch, 4096)); // called once: taken off the list first, or in finally
     // brk(0) takes the mm's lock for writing: before smaps holds it for reading.
     const mm = collectMm(pid, layout.vmas, remote);
     // smaps on the pool, alongside the rest: nothing from here to the write stage takes the

@@ -66,7 +66,7 @@ export class PagesWriter {
   }
 
   /**
-   * Gives the file `bytes` of page cache now, as zeros that the frames will overwrite (finish
+   * Gives the file `bytes` of page cache now, as zeros that the frames will overwrite (writeFrames
    * cuts what is left over): a final dump reserves what it expects to write before it freezes
    * the process, where fresh page cache (first-touch memory, see CompressPool.warm) would
    * make its writes several times slower.

@@ -1,5 +1,5 @@
 // Reading /proc/PID: maps (with VmFlags from smaps), status, stat, tasks, limits, auxv.
-import { closeSync, openSync, readFileSync, readSync, readdirSync, readlinkSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { native } from './native.js';
 
 export interface MapEntry {
@@ -57,22 +57,11 @@ export async function readSmapsAsync(pid: number): Promise<MapEntry[]> {
   try {
     const buf = Buffer.allocUnsafe(1 << 20);
     const n = await native.readFullAsync(fd, buf);
-    const rest: Buffer[] = [buf.subarray(0, n)];
-    if (n === buf.length) rest.push(readRest(fd));
-    return parseSmaps(Buffer.concat(rest).toString('utf8'));
+    // A full buffer: the rest from the fd's position (readFileSync of an fd reads on from there).
+    const text = n === buf.length ? Buffer.concat([buf, readFileSync(fd)]) : buf.subarray(0, n);
+    return parseSmaps(text.toString('utf8'));
   } finally {
     closeSync(fd);
-  }
-}
-
-/** The rest of an open file, from its position. */
-function readRest(fd: number): Buffer {
-  const parts: Buffer[] = [];
-  for (;;) {
-    const b = Buffer.allocUnsafe(1 << 20);
-    const n = readSync(fd, b, 0, b.length, null);
-    if (n === 0) return Buffer.concat(parts);
-    parts.push(b.subarray(0, n));
   }
 }
 
