@@ -73,8 +73,9 @@ export class CompressPool {
     await Promise.all(this.workers.map(() => this.compress(Buffer.alloc(4096), 4096, 4096)));
     // Memory touched for the first time can cost 10 µs a page (on a VM whose host backs
     // guest pages lazily: this one), ten times a copy: a caller about to copy while a
-    // process is frozen has its buffers touched now.
-    if (buffers) for (let i = 0; i < Math.min(buffers.count, this.keep()); i++) this.keepRaw(Buffer.alloc(buffers.size).buffer as ArrayBuffer);
+    // process is frozen has its buffers touched now. Written, not just allocated: a large
+    // Buffer.alloc is fresh mmap'd memory that calloc knows is zero and leaves untouched.
+    if (buffers) for (let i = 0; i < Math.min(buffers.count, this.keep()); i++) this.keepRaw(Buffer.allocUnsafeSlow(buffers.size).fill(0).buffer as ArrayBuffer);
   }
 
   get size(): number {
