@@ -5,11 +5,11 @@
 //
 //   [parent: check the chain, take the tracking uffd from its tracker;
 //    a tracked chain: reserve page cache for the pages file, pre-touch copy buffers]
-//   freeze ─► layout (maps) ─► plan pages (written since the parent, or all present)
-//          ─► copy, compress, write (over a reservation, each write sent to the disk at once)
-//          ─► map scratch ─► collect mm (brk) ─► [smaps read on the pool from here]
-//          ─► collect cores, process, timers ─► files            [the pages file's fsync runs]
-//          ─► VmFlags from smaps, unmap scratch ─► metadata ─► pages file synced, its index
+//   freeze ─► layout (maps) ─► map scratch, collect mm, cores, process, timers, unmap scratch
+//          ─► [smaps read on the pool from here] ─► plan pages (written since the parent, or
+//          all present) ─► copy, compress, write (over a reservation, each write sent to the
+//          disk at once) ─► files                                 [the pages file's fsync runs]
+//          ─► VmFlags from smaps ─► metadata ─► pages file synced, its index
 //          ─► inventory (the set is now complete) ─► end tracking ─► kill, or detach
 import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,7 +26,7 @@ import { writePstree } from '../images/pstree.js';
 import { native } from '../kernel/native.js';
 import { readMaps, readSmaps, readSmapsAsync, type MapEntry } from '../kernel/procfs.js';
 import { Remote, findSyscallInsn } from '../kernel/remote.js';
-import { MAP, PROT, SIG } from '../kernel/syscalls.js';
+import { SIG } from '../kernel/syscalls.js';
 import { newInventory, openParent, writeInventory, type Parent } from './chain.js';
 import { collectProcess, collectThread } from './collect-core.js';
 import { collectFiles } from './collect-files.js';
@@ -99,8 +99,6 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
   const writers = new Map<number, PagesWriter>();
   const copied: CopiedPass[] = [];
   let tree: TreeProc[] = [];
-  /** Unmaps our scratch page in a process (see collectOne): before its smaps is read, never. */
-  const scratches: Array<() => void> = [];
   let done = false;
   let inventoryWritten = false;
   let complete = false;
@@ -117,11 +115,20 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     await stage(ctx, 'freeze', pid, () => (tree = freezeTree(pid, log)));
     const frozenAt = timer();
     const procs = live(tree);
-    // The layout and the pages first (before our scratch page exists, so it never enters
-    // either): the pages file goes to disk while the rest of the state is collected.
+    // The layout, then whatever takes the process's own syscalls (see collectState), then the
+    // pages, which go to disk while the files are collected and the metadata written.
     const layouts = new Map<number, Layout>();
     for (const p of procs) layouts.set(p.pid, await stage(ctx, 'layout', p.pid, () => readLayout(p.pid)));
     shareShm(procs.map((p) => ({ pid: p.pid, vmas: layouts.get(p.pid)!.vmas })));
+    const states = new Map<number, State>();
+    for (const p of procs) states.set(p.pid, await collectState(ctx, p.pid, p.frozen, layouts.get(p.pid)!));
+    // smaps (VmFlags) on the pool from here, alongside the pages: no remote call is left to
+    // change the layout or to wait for the mm's lock.
+    for (const p of procs) {
+      const l = layouts.get(p.pid)!;
+      l.smaps = readSmapsAsync(p.pid);
+      l.smaps.catch(() => {}); // awaited by vmFlagsInto; a dump that fails before never asks
+    }
     await stage(ctx, 'pages', pid, async () => {
       for (const p of procs) {
         const uffd = uffds.get(p.pid);
@@ -153,22 +160,25 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
       ctx.stats.pagesBytesRaw = ctx.stats.bytesRaw!;
       ctx.stats.pagesBytesStored = ctx.stats.bytesStored!;
     });
-    const collected = new Map<number, Collected>();
-    for (const p of procs) collected.set(p.pid, await collectOne(ctx, p.pid, p.frozen, dir, layouts.get(p.pid)!, scratches));
-    const fileNotes = [...collected.values()].flatMap((c) => c.fileNotes);
-    shareAcrossTree(procs.map((p) => ({ pid: p.pid, files: collected.get(p.pid)!.files })), fileNotes);
+    const files = new Map<number, { files: Files; ghostBytes: number; notes: string[] }>();
+    for (const p of procs) {
+      files.set(p.pid, await stage(ctx, 'files', p.pid, () => collectFiles(p.pid, { shellJob: !!ctx.opts.shellJob, dir, log: ctx.log, ...(ctx.tcp ? { tcp: ctx.tcp } : {}) })));
+    }
+    const fileNotes = [...files.values()].flatMap((c) => c.notes);
+    shareAcrossTree(procs.map((p) => ({ pid: p.pid, files: files.get(p.pid)!.files })), fileNotes);
 
     await stage(ctx, 'write', pid, async () => {
       const tFlags = timer();
       for (const p of procs) await vmFlagsInto(p.pid, layouts.get(p.pid)!);
       ctx.stats.vmFlagsWaitMs = tFlags();
-      while (scratches.length) scratches.pop()!();
-      for (const c of collected.values()) {
-        for (const core of c.cores) writeCore(dir, core);
-        writeMm(dir, c.mm);
-        writeFiles(dir, c.files);
-        writeTimers(dir, c.timers);
-        ctx.stats.ghostBytes = (ctx.stats.ghostBytes ?? 0) + c.ghostBytes;
+      for (const p of procs) {
+        const st = states.get(p.pid)!;
+        const fl = files.get(p.pid)!;
+        for (const core of st.cores) writeCore(dir, core);
+        writeMm(dir, st.mm);
+        writeFiles(dir, fl.files);
+        writeTimers(dir, st.timers);
+        ctx.stats.ghostBytes = (ctx.stats.ghostBytes ?? 0) + fl.ghostBytes;
       }
       writePstree(dir, {
         processes: tree.map((p) => ({
@@ -223,13 +233,6 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     await pool.close();
     for (const fd of uffds.values()) endTracking(undefined, fd); // our copies only: the trackers keep the chain
     if (!done) tcp?.release(); // before the thaw: in repair mode the process could not send
-    for (const unmap of scratches) {
-      try {
-        unmap();
-      } catch (e) {
-        log.warn(`could not unmap the dump's scratch page: ${(e as Error).message}`);
-      }
-    }
     if (!done && tree.length) {
       thawTree(tree);
       log.warn(`dump of ${pid} failed; the process${tree.length > 1 ? 'es were' : ' was'} left running`);
@@ -239,28 +242,24 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
   }
 }
 
-interface Collected {
+interface State {
   cores: Core[];
   mm: Mm;
-  files: Files;
-  ghostBytes: number;
   timers: Timers;
-  /** What the fd table does not restore exactly (see collect-files.ts). */
-  fileNotes: string[];
 }
 
 interface Layout {
   maps: MapEntry[];
   /** Without VmFlags until vmFlagsInto (nothing before the mm's write needs them). */
   vmas: Vma[];
-  /** smaps, read on the libuv pool from brk(0) on (see collectOne). */
+  /** smaps, read on the libuv pool from the end of collectState on. */
   smaps?: Promise<MapEntry[]>;
 }
 
 /**
  * The VMAs from /proc/PID/maps: smaps, the only source of VmFlags, walks every page table
- * (20-30 ms for 4 GiB), so it is read on the pool while the rest of the state is collected
- * (see collectOne), and its flags are added before the mm is written.
+ * (20-30 ms for 4 GiB), so it is read on the pool while the pages are copied, and its flags
+ * are added before the mm is written.
  */
 function readLayout(pid: number): Layout {
   const maps = readMaps(pid);
@@ -268,9 +267,9 @@ function readLayout(pid: number): Layout {
 }
 
 /**
- * Gives each VMA of the layout its VmFlags from smaps. The process stayed frozen, so smaps
- * shows the same VMAs plus our scratch page (a VMA of its own, matched by none); should it
- * differ anyway, it is read once more, and a layout that still differs fails the dump.
+ * Gives each VMA of the layout its VmFlags from smaps. The process stayed frozen and our
+ * scratch page was gone before smaps was read, so it shows the same VMAs; should it differ
+ * anyway, it is read once more, and a layout that still differs fails the dump.
  */
 async function vmFlagsInto(pid: number, layout: Layout): Promise<void> {
   const fit = (smaps: MapEntry[]) => {
@@ -287,31 +286,22 @@ async function vmFlagsInto(pid: number, layout: Layout): Promise<void> {
 }
 
 /**
- * Everything but the pages (and the layout, read before them) of one frozen process. The
- * scratch page it maps for the syscalls' results stays until the dump has read smaps (an
- * munmap would wait for that read to let go of the mm's lock); `scratches` unmaps it.
+ * What the process's own syscalls tell (mm, cores, process, timers), through a scratch page
+ * that is gone again before the pages are copied: the process must not run after the copy.
+ * On this VM (a PVM guest) the first time a process runs after process_vm_readv has pinned
+ * thousands of its pages costs 3-30 ms; the copy comes after every remote call, and nothing
+ * after it wakes the process (the final dump of a tracked chain kills it, or lets it go).
  */
-async function collectOne(ctx: DumpContext, pid: number, f: Frozen, dir: string, layout: Layout, scratches: Array<() => void>): Promise<Collected> {
+async function collectState(ctx: DumpContext, pid: number, f: Frozen, layout: Layout): Promise<State> {
   const remote = new Remote(pid, findSyscallInsn(pid, layout.maps));
-  const state = await stage(ctx, 'collect', pid, () => {
-    // Shared: a mapping of its own object, never merged into a neighbour, so smaps (read from
-    // here on) still shows every other VMA as it is, and the page is in no VMA of the layout.
-    const scratch = remote.mmap(0, 4096, PROT.READ | PROT.WRITE, MAP.SHARED | MAP.ANONYMOUS);
-    scratches.push(() => remote.munmap(scratch, 4096)); // called once: taken off the list first, or in finally
-    // brk(0) takes the mm's lock for writing: before smaps holds it for reading.
-    const mm = collectMm(pid, layout.vmas, remote);
-    // smaps on the pool, alongside the rest: nothing from here to the write stage takes the
-    // mm's lock for writing.
-    layout.smaps = readSmapsAsync(pid);
-    layout.smaps.catch(() => {}); // awaited by vmFlagsInto; a dump that fails before never asks
-    const cores: Core[] = f.tids.map((tid) => collectThread(pid, tid, tid === pid ? remote : new Remote(tid, remote.syscallIp), scratch));
-    cores[0]!.process = collectProcess(pid, remote, scratch, f.stoppedBy);
-    return { cores, mm, timers: collectTimers(pid, remote, scratch) };
-  });
-  const { files, ghostBytes, notes } = await stage(ctx, 'files', pid, () =>
-    collectFiles(pid, { shellJob: !!ctx.opts.shellJob, dir, log: ctx.log, ...(ctx.tcp ? { tcp: ctx.tcp } : {}) }),
+  return stage(ctx, 'collect', pid, () =>
+    remote.withScratch(4096, (scratch) => {
+      const mm = collectMm(pid, layout.vmas, remote);
+      const cores: Core[] = f.tids.map((tid) => collectThread(pid, tid, tid === pid ? remote : new Remote(tid, remote.syscallIp), scratch));
+      cores[0]!.process = collectProcess(pid, remote, scratch, f.stoppedBy);
+      return { cores, mm, timers: collectTimers(pid, remote, scratch) };
+    }),
   );
-  return { ...state, files, ghostBytes, fileNotes: notes };
 }
 
 /** Shared memory seen in several processes is saved by the first of them (tree order). */
