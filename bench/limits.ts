@@ -3,7 +3,7 @@
 // disk (write + fsync in the images directory's filesystem).
 import { closeSync, constants, fsyncSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
+import { crc32 } from '../src/images/crc32.js';
 import { CompressPool, type CompressedBatch } from '../src/images/compress-pool.js';
 import { DEFAULT_FRAME_RAW } from '../src/images/pages.js';
 import { newCompressor, zstd } from '../src/images/zstd.js';

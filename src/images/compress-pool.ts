@@ -7,7 +7,7 @@
 // page faults and the GC busy on cores that the compressors need.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { crc32 } from 'node:zlib';
+import { crc32 } from './crc32.js';
 import { distModule } from '../paths.js';
 import type { CompressReply, CompressRequest } from './compress-worker.js';
 import { zstd } from './zstd.js';

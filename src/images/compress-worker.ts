@@ -5,7 +5,7 @@
 // pool reuses it), and the frames go into the buffer the pool lent, if it did and it is big
 // enough, else into a new one. (Level 0, stored frames, never comes here: see compress-pool.ts.)
 import { parentPort } from 'node:worker_threads';
-import { crc32 } from 'node:zlib';
+import { crc32 } from './crc32.js';
 import { newCompressor, zstd } from './zstd.js';
 
 export interface CompressRequest {

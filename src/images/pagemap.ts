@@ -11,7 +11,7 @@
 // of a tracked chain, whose copy is downtime); its CRC is then the only check.
 // PARENT: the page is unchanged since the parent set (pre-dump chains). ZERO: reads as zero.
 // Pages of a VMA in no range were never present: fresh memory (or the file's content).
-import { crc32 } from 'node:zlib';
+import { crc32 } from './crc32.js';
 import { ImageError } from './errors.js';
 
 export const PAGE = 4096;

@@ -2,7 +2,7 @@
 // dump writes pages into, and the source that restore and the lazy server read from.
 import { closeSync, fdatasync, fsync, ftruncateSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
+import { crc32 } from './crc32.js';
 import type { CompressPool, CompressedBatch } from './compress-pool.js';
 import { ImageError } from './errors.js';
 import { createImageFile, writeAll, writeImageFile } from './io.js';
