@@ -20,7 +20,7 @@ import { writeCore, type Core } from '../images/core.js';
 import { writeFiles } from '../images/files.js';
 import { writeTimers, type Timers } from '../images/timers.js';
 import { INVENTORY } from '../images/inventory.js';
-import { createImageDir, syncDir } from '../images/io.js';
+import { createImageDir, DeferredSyncs, syncDir } from '../images/io.js';
 import { writeMm } from '../images/mm.js';
 import { writePstree } from '../images/pstree.js';
 import { native } from '../kernel/native.js';
@@ -44,7 +44,7 @@ import { copyPlannedDeferred, plan, type CopiedPass } from './pass.js';
 import { writtenSoFar } from './plan.js';
 import { COPY_CHUNK } from './memory.js';
 import { PagesWriter } from '../images/pages.js';
-import { acquireTracking, endAllTracking, endTracking, type TrackingInfo } from './tracking.js';
+import { acquireTracking, endTracking, waitTrackerGone, type TrackingInfo } from './tracking.js';
 
 /** The most page cache a final dump fills ahead (see PagesWriter.reserve); beyond it, writes just go slower. */
 const MAX_RESERVE = 1 << 30;
@@ -98,6 +98,8 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
   const pool = new CompressPool(level, opts.compressThreads);
   const writers = new Map<number, PagesWriter>();
   const copied: CopiedPass[] = [];
+  /** The set's files written in the write stage, synced together at its end. */
+  const syncs = new DeferredSyncs();
   let tree: TreeProc[] = [];
   let done = false;
   let inventoryWritten = false;
@@ -146,14 +148,18 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
         };
         const tPlan = timer();
         const plan_ = await plan(input);
-        log.debug(`pages (pid ${p.pid}): plan ${tPlan().toFixed(2)} ms, ${plan_.items.length} items`);
+        const planMs = tPlan();
+        ctx.stats.planMs = (ctx.stats.planMs ?? 0) + planMs;
+        log.debug(`pages (pid ${p.pid}): plan ${planMs.toFixed(2)} ms, ${plan_.items.length} items`);
         notes.push(...plan_.notes);
         faultPoint(ctx, 'mid-pages');
         const tCopy = timer();
         const c = await copyPlannedDeferred(input, plan_, true);
         writers.delete(p.pid); // c has it now (a failure before this discards it below)
         copied.push(c);
-        log.debug(`pages (pid ${p.pid}): copy and write ${tCopy().toFixed(2)} ms`);
+        const copyMs = tCopy();
+        ctx.stats.copyMs = (ctx.stats.copyMs ?? 0) + copyMs;
+        log.debug(`pages (pid ${p.pid}): copy and write ${copyMs.toFixed(2)} ms`);
         for (const [k, v] of Object.entries(c.stats)) ctx.stats[k] = (ctx.stats[k] ?? 0) + v;
       }
       // Older names, kept for scripts that read them.
@@ -174,10 +180,10 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
       for (const p of procs) {
         const st = states.get(p.pid)!;
         const fl = files.get(p.pid)!;
-        for (const core of st.cores) writeCore(dir, core);
-        writeMm(dir, st.mm);
-        writeFiles(dir, fl.files);
-        writeTimers(dir, st.timers);
+        for (const core of st.cores) writeCore(dir, core, syncs);
+        writeMm(dir, st.mm, syncs);
+        writeFiles(dir, fl.files, syncs);
+        writeTimers(dir, st.timers, syncs);
         ctx.stats.ghostBytes = (ctx.stats.ghostBytes ?? 0) + fl.ghostBytes;
       }
       writePstree(dir, {
@@ -190,12 +196,17 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
           state: p.zombieStatus !== undefined ? 'zombie' : p.frozen!.stoppedBy ? 'stopped' : 'running',
           ...(p.zombieStatus !== undefined ? { exitStatus: p.zombieStatus } : {}),
         })),
-      });
+      }, syncs);
       ctx.stats.processes = tree.length;
-      // The pages files on disk (their fsync ran meanwhile), and their indexes written.
+      // The pages files on disk (their fsync ran meanwhile), their indexes written, and every
+      // file so far synced at once.
       const tSync = timer();
-      while (copied.length) await copied.shift()!.complete();
+      // (complete() writes its index at once, then waits for its pages file.)
+      const settled = await Promise.allSettled([...copied.splice(0).map((c) => c.complete(syncs)), syncs.flush()]);
+      const failed = settled.find((d) => d.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
       ctx.stats.syncMs = tSync();
+      // As of the inventory; the result's frozenMs runs on to the kill or thaw.
       ctx.stats.frozenMs = frozenAt();
       ctx.stats.totalMs = total();
       // The inventory goes last: only a set that has one is complete.
@@ -213,10 +224,13 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     faultPoint(ctx, 'before-kill');
 
     // The chain ends here: no tracker, no registration, no write protection stays behind.
+    // The trackers are told now and waited for once the processes are killed or let go: a
+    // process that runs on meanwhile only has its writes tracked a moment longer.
     for (const fd of uffds.values()) endTracking(undefined, fd);
     uffds.clear();
-    await endAllTracking(trackingInfos);
+    for (const info of trackingInfos) endTracking(info);
     complete = true; // from here on the set stands: the processes are about to be killed
+    ctx.stats.frozenMs = frozenAt();
     if (opts.leaveRunning) {
       tcp?.release();
       thawTree(tree);
@@ -225,11 +239,14 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
       tcp?.closeKilled();
     }
     done = true;
+    for (const info of trackingInfos) await waitTrackerGone(info);
+    ctx.stats.totalMs = total();
     log.info(`dumped pid ${pid} to ${dir} in ${total().toFixed(1)} ms (frozen ${ctx.stats.frozenMs!.toFixed(1)} ms)`);
     return { pid, imagesDir: dir, stats: ctx.stats, killed: !opts.leaveRunning, notes };
   } finally {
     for (const w of writers.values()) w.discard(); // made ahead, never used: no process, or a failure before its copy
     for (const c of copied) c.abort();
+    syncs.close();
     await pool.close();
     for (const fd of uffds.values()) endTracking(undefined, fd); // our copies only: the trackers keep the chain
     if (!done) tcp?.release(); // before the thaw: in repair mode the process could not send

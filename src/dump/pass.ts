@@ -1,4 +1,5 @@
 // One memory pass of one process into one set: plan (scan, register, arm), copy, write.
+import type { DeferredSyncs } from '../images/io.js';
 import type { CompressPool } from '../images/compress-pool.js';
 import type { Vma } from '../images/mm.js';
 import { PagesWriter } from '../images/pages.js';
@@ -45,8 +46,8 @@ export async function copyPlanned(i: PassInput, p: PassPlan, frozen: boolean): P
 
 export interface CopiedPass {
   stats: PassStats;
-  /** Waits for the pages file to reach the disk and writes the index (the writer is closed either way). */
-  complete: () => Promise<void>;
+  /** Writes the index and waits for the pages file to reach the disk (the writer is closed either way); see PagesWriter.complete. */
+  complete: (syncs?: DeferredSyncs) => Promise<void>;
   /** Closes the writer of a pass that will not complete. */
   abort: () => void;
 }
@@ -69,7 +70,7 @@ export async function copyPlannedDeferred(i: PassInput, p: PassPlan, frozen: boo
       bytesVanished: copied.bytesVanished,
       frames: ws.frames,
     };
-    return { stats, complete: () => writer.complete(), abort: () => writer.abort() };
+    return { stats, complete: (syncs) => writer.complete(syncs), abort: () => writer.abort() };
   } catch (e) {
     writer.abort();
     throw e;

@@ -1,6 +1,6 @@
 // core-TID.json: one thread's CPU and signal state; the leader's file also holds the
 // process-wide state (sigactions, rlimits, cwd, credentials ...) under `process`.
-import { readJson, writeJson } from './io.js';
+import { readJson, writeJson, type DeferredSyncs } from './io.js';
 import type { SetLocation } from './source.js';
 import { arr, base64, bool, hex, int, nullable, obj, opt, record, str, uint, type Infer } from './schema.js';
 
@@ -59,5 +59,5 @@ export type Core = Infer<typeof coreSchema>;
 export type ProcessState = Infer<typeof processStateSchema>;
 export type Sigaction = Infer<typeof sigaction>;
 
-export const writeCore = (dir: string, c: Core) => writeJson(dir, coreFile(c.tid), c);
+export const writeCore = (dir: string, c: Core, syncs?: DeferredSyncs) => writeJson(dir, coreFile(c.tid), c, syncs);
 export const readCore = (from: SetLocation, tid: number): Core => readJson(from, coreFile(tid), coreSchema);

@@ -1,7 +1,7 @@
 // files-PID.json: the fd table. Each fd has its number, kind, open flags and kind-specific
 // state (src/images/fd-kinds.ts); the content of a deleted-but-open file or of a memfd is
 // saved beside it as ghost-PID-FD.zst.
-import { readJson, writeJson } from './io.js';
+import { readJson, writeJson, type DeferredSyncs } from './io.js';
 import type { SetLocation } from './source.js';
 import { arr, base64, bool, literal, obj, opt, str, uint, SchemaError, type Check, type Infer } from './schema.js';
 import { epollState, eventfdState, fifoState, ghostName, inetState, inotifyState, memfdState, signalfdState, timerfdState, unixState } from './fd-kinds.js';
@@ -81,5 +81,5 @@ export const filesSchema = obj({ pid: uint, fds: arr(fdSchema) });
 export type Files = Infer<typeof filesSchema>;
 export type FdEntry = Infer<typeof fdSchema>;
 
-export const writeFiles = (dir: string, f: Files) => writeJson(dir, filesFile(f.pid), f);
+export const writeFiles = (dir: string, f: Files, syncs?: DeferredSyncs) => writeJson(dir, filesFile(f.pid), f, syncs);
 export const readFiles = (from: SetLocation, pid: number): Files => readJson(from, filesFile(pid), filesSchema);

@@ -1,6 +1,6 @@
 // Files of an image set: created 0600 in a directory created 0700, never following a
 // symlink, fsynced before anyone relies on them. Reads name the file in every error.
-import { closeSync, constants, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsync, fsyncSync, lstatSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { ImageError } from './errors.js';
 import { SchemaError, type Check } from './schema.js';
@@ -49,18 +49,54 @@ export function writeAll(fd: number, data: Uint8Array, position?: number): void 
   }
 }
 
-export function writeImageFile(dir: string, name: string, data: Uint8Array | string): void {
-  const fd = createImageFile(dir, name);
-  try {
-    writeAll(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+/**
+ * fsyncs put off until a set of files is written: then all at once, on the libuv pool. One
+ * after another, each small file's fsync is a journal commit of its own, and while a final
+ * dump's pages are still going to the disk each waits its turn behind them.
+ */
+export class DeferredSyncs {
+  private files: Array<{ fd: number; path: string }> = [];
+
+  add(fd: number, path: string): void {
+    this.files.push({ fd, path });
+  }
+
+  /** Syncs and closes every file added; the first failure names its file. */
+  async flush(): Promise<void> {
+    const files = this.files;
+    this.files = [];
+    try {
+      const done = await Promise.allSettled(files.map(({ fd }) => new Promise<void>((resolve, reject) => fsync(fd, (e) => (e ? reject(e) : resolve())))));
+      const i = done.findIndex((d) => d.status === 'rejected');
+      if (i >= 0) throw new ImageError(files[i]!.path, `cannot sync: ${((done[i] as PromiseRejectedResult).reason as Error).message}`);
+    } finally {
+      for (const { fd } of files) closeSync(fd);
+    }
+  }
+
+  /** Closes what was not flushed (a failed dump: its set is incomplete anyway). */
+  close(): void {
+    for (const { fd } of this.files) closeSync(fd);
+    this.files = [];
   }
 }
 
-export function writeJson(dir: string, name: string, value: unknown): void {
-  writeImageFile(dir, name, JSON.stringify(value, null, 1) + '\n');
+/** Writes a new image file and fsyncs it, or leaves the fsync to `syncs`. */
+export function writeImageFile(dir: string, name: string, data: Uint8Array | string, syncs?: DeferredSyncs): void {
+  const fd = createImageFile(dir, name);
+  try {
+    writeAll(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    if (!syncs) fsyncSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+  if (syncs) syncs.add(fd, join(dir, name));
+  else closeSync(fd);
+}
+
+export function writeJson(dir: string, name: string, value: unknown, syncs?: DeferredSyncs): void {
+  writeImageFile(dir, name, JSON.stringify(value, null, 1) + '\n', syncs);
 }
 
 export function syncDir(dir: string): void {

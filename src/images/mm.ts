@@ -1,6 +1,6 @@
 // mm-PID.json: the address space: every VMA with what it maps, the mm fields that
 // PR_SET_MM_MAP restores, the auxiliary vector and the executable.
-import { readJson, writeJson } from './io.js';
+import { readJson, writeJson, type DeferredSyncs } from './io.js';
 import type { SetLocation } from './source.js';
 import { arr, bool, hex, literal, nullable, num, obj, opt, str, uint, type Infer } from './schema.js';
 
@@ -57,7 +57,7 @@ export const mmSchema = obj({
 export type Mm = Infer<typeof mmSchema>;
 export type Vma = Infer<typeof vmaSchema>;
 
-export const writeMm = (dir: string, m: Mm) => writeJson(dir, mmFile(m.pid), m);
+export const writeMm = (dir: string, m: Mm, syncs?: DeferredSyncs) => writeJson(dir, mmFile(m.pid), m, syncs);
 export const readMm = (from: SetLocation, pid: number): Mm => readJson(from, mmFile(pid), mmSchema);
 
 export const addr = (h: string): number => Number(BigInt(h));

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { crc32 } from './crc32.js';
 import type { CompressPool, CompressedBatch } from './compress-pool.js';
 import { ImageError } from './errors.js';
-import { createImageFile, writeAll, writeImageFile } from './io.js';
+import { createImageFile, writeAll, writeImageFile, type DeferredSyncs } from './io.js';
 import { decodePagemap, encodePagemap, PAGE, RangeKind, type FrameEntry, type PagemapIndex, type PageRangeEntry } from './pagemap.js';
 import { sourceOf, type ImageFile, type SetLocation } from './source.js';
 import { zstd } from './zstd.js';
@@ -214,24 +214,27 @@ export class PagesWriter {
     return { rawBytes: this.stream, storedBytes: this.fileOff, frames: this.frames.length };
   }
 
-  /** Waits for the pages file to be on disk, then writes (and fsyncs) the index. */
-  async complete(): Promise<void> {
+  /**
+   * Writes the index and waits for the pages file to be on disk; the index is synced too, or
+   * with `syncs` left to the caller's flush (together with the set's other small files).
+   */
+  async complete(syncs?: DeferredSyncs): Promise<void> {
     if (!this.finalSync) throw new Error(`pages ${this.pid}: complete() before writeFrames()`);
     try {
+      const index: PagemapIndex = {
+        frameRawSize: this.frameRawSize,
+        ranges: this.ranges,
+        frames: this.frames,
+        pagesBytes: this.fileOff,
+        rawBytes: this.stream,
+      };
+      writeImageFile(this.dir, pagemapFile(this.pid), encodePagemap(index), syncs);
       await this.finalSync;
     } finally {
       this.finalSync = undefined;
       closeSync(this.fd);
       this.closed = true;
     }
-    const index: PagemapIndex = {
-      frameRawSize: this.frameRawSize,
-      ranges: this.ranges,
-      frames: this.frames,
-      pagesBytes: this.fileOff,
-      rawBytes: this.stream,
-    };
-    writeImageFile(this.dir, pagemapFile(this.pid), encodePagemap(index));
   }
 
   /** Closes and removes the file of a writer that was never used. */

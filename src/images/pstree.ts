@@ -1,5 +1,5 @@
 // pstree.json: the processes of the dumped tree, their threads and session/group ids.
-import { readJson, writeJson } from './io.js';
+import { readJson, writeJson, type DeferredSyncs } from './io.js';
 import type { SetLocation } from './source.js';
 import { arr, literal, obj, opt, uint, type Infer } from './schema.js';
 
@@ -26,5 +26,5 @@ export const pstreeSchema = obj({
 export type Pstree = Infer<typeof pstreeSchema>;
 export type PstreeEntry = Pstree['processes'][number];
 
-export const writePstree = (dir: string, t: Pstree) => writeJson(dir, PSTREE, t);
+export const writePstree = (dir: string, t: Pstree, syncs?: DeferredSyncs) => writeJson(dir, PSTREE, t, syncs);
 export const readPstree = (from: SetLocation): Pstree => readJson(from, PSTREE, pstreeSchema);

@@ -2,7 +2,7 @@
 // each with the time left and its period when dumped. A timer's remaining time counts from
 // the restore, as if the process had been frozen in between (CRIU does the same): time spent
 // in the image does not make every timer fire at once.
-import { readJson, writeJson } from './io.js';
+import { readJson, writeJson, type DeferredSyncs } from './io.js';
 import type { SetLocation } from './source.js';
 import { arr, hex, literal, obj, opt, uint, type Infer } from './schema.js';
 import { timespec } from './fd-kinds.js';
@@ -36,5 +36,5 @@ export const timersSchema = obj({
 export type Timers = Infer<typeof timersSchema>;
 export type PosixTimer = Infer<typeof posixTimerSchema>;
 
-export const writeTimers = (dir: string, t: Timers) => writeJson(dir, timersFile(t.pid), t);
+export const writeTimers = (dir: string, t: Timers, syncs?: DeferredSyncs) => writeJson(dir, timersFile(t.pid), t, syncs);
 export const readTimers = (from: SetLocation, pid: number): Timers => readJson(from, timersFile(pid), timersSchema);
