@@ -7,8 +7,8 @@
 //    a tracked chain: reserve page cache for the pages file, pre-touch copy buffers]
 //   freeze ─► layout (maps) ─► map scratch, collect mm, cores, process, timers, unmap scratch
 //          ─► [smaps read on the pool from here] ─► plan pages (written since the parent, or
-//          all present) ─► copy, compress, write (over a reservation, each write sent to the
-//          disk at once) ─► files                                 [the pages file's fsync runs]
+//          all present), and copy, compress, write them as the scan finds them (over a
+//          reservation, each write sent to the disk at once) ─► files  [the pages' fsync runs]
 //          ─► VmFlags from smaps ─► metadata ─► pages file synced, its index
 //          ─► inventory (the set is now complete) ─► end tracking ─► kill, or detach
 import { unlinkSync } from 'node:fs';
@@ -40,7 +40,7 @@ import { HeldConnections } from './fds/tcp.js';
 import { NetworkLock } from '../net/lock.js';
 import type { Files } from '../images/files.js';
 import type { Mm, Vma } from '../images/mm.js';
-import { copyPlannedDeferred, plan, type CopiedPass } from './pass.js';
+import { copyPlannedDeferred, planStreamed, type CopiedPass } from './pass.js';
 import { writtenSoFar } from './plan.js';
 import { COPY_CHUNK } from './memory.js';
 import { PagesWriter } from '../images/pages.js';
@@ -146,17 +146,20 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
           progress: opts.onProgress,
           writer: writers.get(p.pid),
         };
+        // The copy starts with the first pages the scan finds, so the disk starts too.
         const tPlan = timer();
-        const plan_ = await plan(input);
-        const planMs = tPlan();
-        ctx.stats.planMs = (ctx.stats.planMs ?? 0) + planMs;
-        log.debug(`pages (pid ${p.pid}): plan ${planMs.toFixed(2)} ms, ${plan_.items.length} items`);
-        notes.push(...plan_.notes);
-        faultPoint(ctx, 'mid-pages');
-        const tCopy = timer();
-        const c = await copyPlannedDeferred(input, plan_, true);
+        let tCopy = tPlan;
+        const c = await copyPlannedDeferred(input, planStreamed(input), true, (plan_) => {
+          const planMs = tPlan();
+          tCopy = timer();
+          ctx.stats.planMs = (ctx.stats.planMs ?? 0) + planMs;
+          log.debug(`pages (pid ${p.pid}): plan ${planMs.toFixed(2)} ms, ${plan_.items.length} items`);
+          notes.push(...plan_.notes);
+          faultPoint(ctx, 'mid-pages');
+        });
         writers.delete(p.pid); // c has it now (a failure before this discards it below)
         copied.push(c);
+        // The copy's part after the plan (it began with it).
         const copyMs = tCopy();
         ctx.stats.copyMs = (ctx.stats.copyMs ?? 0) + copyMs;
         log.debug(`pages (pid ${p.pid}): copy and write ${copyMs.toFixed(2)} ms`);

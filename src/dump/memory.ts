@@ -22,16 +22,41 @@ export interface Chunk {
 }
 
 /**
- * Data items cut into chunks of at most COPY_CHUNK bytes and IOV_MAX pieces. A chunk cut at
+ * Cuts data items into chunks of at most COPY_CHUNK bytes and IOV_MAX pieces. A chunk cut at
  * IOV_MAX pieces gives its last pages to the next one so that it stays a whole number of
  * `align` bytes (the writer's frame size): such a chunk goes to the writer without a copy.
  */
-export function* chunks(items: Item[], align: number): Generator<Chunk> {
-  let cur: Chunk = { pieces: [], bytes: 0 };
-  const cut = (): Chunk => {
-    const out = cur;
-    cur = { pieces: [], bytes: 0 };
-    let excess = out.bytes % align;
+class Chunker {
+  private cur: Chunk = { pieces: [], bytes: 0 };
+
+  constructor(private readonly align: number) {}
+
+  /** The chunks that the data item p completes (none for a parent item). */
+  push(p: Item): Chunk[] {
+    const out: Chunk[] = [];
+    if (p.kind !== 'data') return out;
+    let s = p.start;
+    while (s < p.end) {
+      const n = Math.min(p.end - s, COPY_CHUNK - this.cur.bytes);
+      this.cur.pieces.push({ start: s, end: s + n, kind: 'data', readable: p.readable });
+      this.cur.bytes += n;
+      s += n;
+      if (this.cur.bytes === COPY_CHUNK || this.cur.pieces.length === IOV_MAX) out.push(this.cut());
+    }
+    return out;
+  }
+
+  /** The last, partly filled chunk, if any. */
+  end(): Chunk | undefined {
+    const last = this.cur;
+    this.cur = { pieces: [], bytes: 0 };
+    return last.bytes ? last : undefined;
+  }
+
+  private cut(): Chunk {
+    const out = this.cur;
+    this.cur = { pieces: [], bytes: 0 };
+    let excess = out.bytes % this.align;
     const carried: Item[] = [];
     while (excess > 0) {
       const last = out.pieces[out.pieces.length - 1]!;
@@ -43,23 +68,83 @@ export function* chunks(items: Item[], align: number): Generator<Chunk> {
       excess -= n;
     }
     for (const c of carried) {
-      cur.pieces.push(c);
-      cur.bytes += c.end - c.start;
+      this.cur.pieces.push(c);
+      this.cur.bytes += c.end - c.start;
     }
     return out;
-  };
-  for (const p of items) {
-    if (p.kind !== 'data') continue;
-    let s = p.start;
-    while (s < p.end) {
-      const n = Math.min(p.end - s, COPY_CHUNK - cur.bytes);
-      cur.pieces.push({ start: s, end: s + n, kind: 'data', readable: p.readable });
-      cur.bytes += n;
-      s += n;
-      if (cur.bytes === COPY_CHUNK || cur.pieces.length === IOV_MAX) yield cut();
-    }
   }
-  if (cur.bytes) yield cur;
+}
+
+/** Data items cut into chunks (see Chunker). */
+export function* chunks(items: Item[], align: number): Generator<Chunk> {
+  const c = new Chunker(align);
+  for (const p of items) yield* c.push(p);
+  const last = c.end();
+  if (last) yield last;
+}
+
+/**
+ * Planned items handed from a plan still scanning to the copy, in address order: the copy
+ * of the first pages (and the disk behind it) starts while the rest is being found.
+ */
+export class ItemStream {
+  private items: Item[] = [];
+  private ended = false;
+  private error: { e: unknown } | undefined;
+  private waiter: (() => void) | undefined;
+  /** Bytes of data items pushed so far. */
+  dataBytes = 0;
+
+  static of(items: Item[]): ItemStream {
+    const s = new ItemStream();
+    s.push(items);
+    s.end();
+    return s;
+  }
+
+  push(items: Item[]): void {
+    for (const it of items) {
+      this.items.push(it);
+      if (it.kind === 'data') this.dataBytes += it.end - it.start;
+    }
+    this.wake();
+  }
+
+  end(): void {
+    this.ended = true;
+    this.wake();
+  }
+
+  /** The plan failed: the copy's next take() throws its error. */
+  fail(e: unknown): void {
+    this.error ??= { e };
+    this.wake();
+  }
+
+  /** Every item pushed since the last take (the plan's error, if it failed). */
+  take(): Item[] {
+    if (this.error) throw this.error.e;
+    const out = this.items;
+    this.items = [];
+    return out;
+  }
+
+  /** No more items will come (take() then returns what is left, once). */
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
+  /** Resolves once there is something new to take, or the stream ended or failed. */
+  wait(): Promise<void> {
+    if (this.items.length || this.ended || this.error) return Promise.resolve();
+    return new Promise((resolve) => (this.waiter = resolve));
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.();
+  }
 }
 
 interface ReadChunk {
@@ -132,13 +217,17 @@ export interface CopyStats {
   bytesVanished: number;
 }
 
-/** Copies the planned items of pid into the writer, reading ahead one chunk; onCopied hears the bytes so far. */
-export async function copyPages(pid: number, items: Item[], writer: PagesWriter, frozen: boolean, onCopied?: (bytes: number) => void): Promise<CopyStats> {
+/**
+ * Copies the planned items of pid into the writer, reading ahead; onCopied hears the bytes so
+ * far. The items may still be coming (an ItemStream of a plan under way).
+ */
+export async function copyPages(pid: number, source: Item[] | ItemStream, writer: PagesWriter, frozen: boolean, onCopied?: (bytes: number) => void): Promise<CopyStats> {
+  const stream = Array.isArray(source) ? ItemStream.of(source) : source;
   let mem = -1;
   const memFd = () => (mem >= 0 ? mem : (mem = openSync(`/proc/${pid}/mem`, 'r')));
   let bytesRead = 0;
   let bytesVanished = 0;
-  const parents = items.filter((i) => i.kind === 'parent');
+  const parents: Item[] = [];
   let nextParent = 0;
   // PARENT items go into the index in address order, between the data around them.
   const parentsBefore = (addr: number) => {
@@ -148,7 +237,23 @@ export async function copyPages(pid: number, items: Item[], writer: PagesWriter,
     }
   };
   try {
-    const it = chunks(items, writer.frameRawSize);
+    const chunker = new Chunker(writer.frameRawSize);
+    const ready: Chunk[] = [];
+    let allTaken = false;
+    // Whatever the plan has found so far, as chunks (the last, partial one once it is done).
+    const take = () => {
+      if (allTaken) return;
+      const ended = stream.isEnded;
+      for (const it of stream.take()) {
+        if (it.kind === 'parent') parents.push(it);
+        else for (const c of chunker.push(it)) ready.push(c);
+      }
+      if (ended) {
+        allTaken = true;
+        const last = chunker.end();
+        if (last) ready.push(last);
+      }
+    };
     const start = (c: Chunk) => {
       // A buffer from the writer: a chunk read as one piece goes to a compressor without a copy.
       const p = readChunk(pid, memFd, c, writer.buffer(c.bytes));
@@ -159,14 +264,20 @@ export async function copyPages(pid: number, items: Item[], writer: PagesWriter,
     // lookups, pinning), which a second pool thread spreads over another core.
     const reads: Array<{ chunk: Chunk; read: Promise<ReadChunk> }> = [];
     const readAhead = () => {
-      while (reads.length < READ_AHEAD) {
-        const n = it.next();
-        if (n.done) return;
-        reads.push({ chunk: n.value, read: start(n.value) });
+      take();
+      while (reads.length < READ_AHEAD && ready.length) {
+        const c = ready.shift()!;
+        reads.push({ chunk: c, read: start(c) });
       }
     };
-    readAhead();
-    while (reads.length) {
+    for (;;) {
+      readAhead();
+      // Nothing to read yet: wait for the plan (only then, so that reads in flight go on).
+      while (!reads.length && !allTaken) {
+        await stream.wait();
+        readAhead();
+      }
+      if (!reads.length) break;
       const { chunk, read } = reads.shift()!;
       const { buf, got } = await read;
       readAhead();

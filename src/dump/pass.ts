@@ -5,8 +5,8 @@ import type { Vma } from '../images/mm.js';
 import { PagesWriter } from '../images/pages.js';
 import type { Logger } from '../log.js';
 import type { ProgressFn } from '../progress.js';
-import { copyPages } from './memory.js';
-import { planPass, type ParentPages, type PassPlan, type Tracking } from './plan.js';
+import { copyPages, ItemStream, type CopyStats } from './memory.js';
+import { planPass, type Item, type ParentPages, type PassPlan, type Tracking } from './plan.js';
 
 export interface PassStats {
   pagesScanned: number;
@@ -52,19 +52,58 @@ export interface CopiedPass {
   abort: () => void;
 }
 
-/** copyPlanned with its last step, the fsync and the index, left to the caller (see PagesWriter.writeFrames). */
-export async function copyPlannedDeferred(i: PassInput, p: PassPlan, frozen: boolean): Promise<CopiedPass> {
+/** A plan under way: its items arrive on the stream, the whole plan once it is done. */
+export interface Planning {
+  stream: ItemStream;
+  done: Promise<PassPlan>;
+}
+
+/**
+ * Starts planning with the items streamed as they are found (see copyPlannedDeferred). The
+ * stream ends with the plan, or fails with its error; `done` is already handled, so a copy
+ * that fails first may leave it to settle on its own.
+ */
+export function planStreamed(i: PassInput): Planning {
+  const stream = new ItemStream();
+  const done = planPass(i.pid, i.vmas, i.tracking, i.parent, i.log, stream).then(
+    (p) => {
+      stream.end();
+      return p;
+    },
+    (e: unknown) => {
+      stream.fail(e);
+      throw e;
+    },
+  );
+  done.catch(() => {});
+  return { stream, done };
+}
+
+/**
+ * copyPlanned with its last step, the fsync and the index, left to the caller (see
+ * PagesWriter.writeFrames). From a Planning, the copy starts with the first items found;
+ * onPlanned hears the plan once it is complete (and may throw to stop the copy).
+ */
+export async function copyPlannedDeferred(i: PassInput, p: PassPlan | Planning, frozen: boolean, onPlanned?: (p: PassPlan) => void): Promise<CopiedPass> {
   const writer = i.writer ?? new PagesWriter(i.dir, i.pid, i.pool);
+  const planning = 'stream' in p ? p : undefined;
+  let copying: Promise<CopyStats> | undefined;
   try {
-    const total = p.items.reduce((n, x) => n + (x.kind === 'data' ? x.end - x.start : 0), 0);
-    const onCopied = i.progress && ((done: number) => i.progress!({ phase: 'pages', bytesDone: done, bytesTotal: total }));
-    const copied = await copyPages(i.pid, p.items, writer, frozen, onCopied);
+    const source = planning ? planning.stream : (p as PassPlan).items;
+    // Until the plan is done, its total is what it has found so far.
+    const total = () => (planning ? planning.stream.dataBytes : dataBytes((p as PassPlan).items));
+    const onCopied = i.progress && ((done: number) => i.progress!({ phase: 'pages', bytesDone: done, bytesTotal: total() }));
+    copying = copyPages(i.pid, source, writer, frozen, onCopied);
+    copying.catch(() => {}); // awaited below (after the plan, which fails it too if it fails)
+    const plan = planning ? await planning.done : (p as PassPlan);
+    onPlanned?.(plan);
+    const copied = await copying;
     const ws = await writer.writeFrames();
     const stats: PassStats = {
-      pagesScanned: p.pagesScanned,
-      pagesWritten: p.pagesWritten,
+      pagesScanned: plan.pagesScanned,
+      pagesWritten: plan.pagesWritten,
       pagesSaved: ws.rawBytes / 4096,
-      pagesInParent: p.items.filter((x) => x.kind === 'parent').reduce((n, x) => n + (x.end - x.start) / 4096, 0),
+      pagesInParent: plan.items.filter((x) => x.kind === 'parent').reduce((n, x) => n + (x.end - x.start) / 4096, 0),
       bytesRaw: ws.rawBytes,
       bytesStored: ws.storedBytes,
       bytesVanished: copied.bytesVanished,
@@ -72,7 +111,13 @@ export async function copyPlannedDeferred(i: PassInput, p: PassPlan, frozen: boo
     };
     return { stats, complete: (syncs) => writer.complete(syncs), abort: () => writer.abort() };
   } catch (e) {
+    // Neither the plan nor the copy is left running behind a failure (the copy ends once the
+    // plan's stream has ended or failed), and only then is the writer closed.
+    if (planning) await planning.done.catch(() => {});
+    await copying?.catch(() => {});
     writer.abort();
     throw e;
   }
 }
+
+const dataBytes = (items: Item[]) => items.reduce((n, x) => n + (x.kind === 'data' ? x.end - x.start : 0), 0);

@@ -17,6 +17,8 @@ import { openPagemap, scanFd, scanFdAsync, type PageRange } from '../kernel/page
 import { PAGE_IS, PM_SCAN } from '../kernel/syscalls.js';
 import type { Logger } from '../log.js';
 import { registerWp } from './tracking.js';
+import type { ItemStream } from './memory.js';
+import { CriuError } from '../errors.js';
 
 export type SaveRule = 'skip' | 'anon' | 'cow' | 'whole';
 
@@ -206,25 +208,39 @@ export function writtenSoFar(pid: number): number {
   }
 }
 
-/** Above this size a VMA's written pages are scanned as two halves at once, one per core. */
-const SPLIT_SCAN = 64 << 20;
+/** A VMA's written pages are scanned in slices of this size, two at a time (one per core). */
+const SCAN_SLICE = 128 << 20;
 
 /**
  * The written pages of [start, end) (see WRITTEN_RETURN), write-protected again in the same
- * walk if `protect`, found by two scans at once where the range is large: the walk visits
- * every page-table entry, and in a final dump it is most of what does not shrink with the
- * dirty set. CHECK_WPASYNC either way: an unregistered VMA fails with EPERM.
+ * walk if `protect`, slice by slice, two scans at once: the walk visits every page-table
+ * entry, and in a final dump it is most of what does not shrink with the dirty set. Each
+ * slice's ranges go to onSlice in address order as soon as it and those before it are done.
+ * CHECK_WPASYNC either way: an unregistered VMA fails with EPERM.
  */
-async function writtenIn(fd: number, start: number, end: number, protect: boolean): Promise<PageRange[]> {
+async function writtenIn(fd: number, start: number, end: number, protect: boolean, onSlice: (written: PageRange[], s: number, e: number) => void): Promise<void> {
   const flags = PM_SCAN.CHECK_WPASYNC | (protect ? PM_SCAN.WP_MATCHING : 0);
-  const scan = (s: number, e: number) => scanFdAsync(fd, { start: s, end: e, flags, categoryMask: PAGE_IS.WRITTEN, returnMask: WRITTEN_RETURN });
-  if (end - start < SPLIT_SCAN) return scan(start, end);
-  const mid = start + Math.floor((end - start) / 2 / PAGE) * PAGE;
-  // Both settle before we return or throw: the caller closes the fd they scan through.
-  const [a, b] = await Promise.allSettled([scan(start, mid), scan(mid, end)]);
-  if (a.status === 'rejected') throw a.reason;
-  if (b.status === 'rejected') throw b.reason;
-  return a.value.concat(b.value);
+  const bounds: Array<[number, number]> = [];
+  for (let s = start; s < end; s += SCAN_SLICE) bounds.push([s, Math.min(end, s + SCAN_SLICE)]);
+  const started: Array<Promise<PageRange[]>> = [];
+  const scan = (k: number) => {
+    if (k >= bounds.length || k < started.length) return; // started in order: 0, 1, then k + 2
+    const [s, e] = bounds[k]!;
+    started[k] = scanFdAsync(fd, { start: s, end: e, flags, categoryMask: PAGE_IS.WRITTEN, returnMask: WRITTEN_RETURN });
+    started[k]!.catch(() => {}); // awaited below, or settled before we throw
+  };
+  try {
+    scan(0);
+    scan(1);
+    for (let k = 0; k < bounds.length; k++) {
+      const written = await started[k]!;
+      scan(k + 2);
+      onSlice(written, bounds[k]![0], bounds[k]![1]);
+    }
+  } finally {
+    // Every scan settles before we return or throw: the caller closes the fd they scan through.
+    await Promise.allSettled(started);
+  }
 }
 
 /** Appends parent and data ranges (each sorted, disjoint from the other) in address order. */
@@ -238,9 +254,19 @@ function mergeInto(items: Item[], parents: Array<{ start: number; end: number }>
   }
 }
 
-export async function planPass(pid: number, vmas: Vma[], tracking: Tracking | undefined, parent: ParentPages | undefined, log: Logger): Promise<PassPlan> {
+/**
+ * The plan of one pass. With a sink, its items also go there as they are found, in address
+ * order (the copy takes them from it while the rest is scanned).
+ */
+export async function planPass(pid: number, vmas: Vma[], tracking: Tracking | undefined, parent: ParentPages | undefined, log: Logger, sink?: ItemStream): Promise<PassPlan> {
   const fd = openPagemap(pid);
   const plan: PassPlan = { items: [], pagesScanned: 0, pagesWritten: 0, notes: [] };
+  let sent = 0;
+  const send = () => {
+    if (!sink || plan.items.length === sent) return;
+    sink.push(plan.items.slice(sent));
+    sent = plan.items.length;
+  };
   const devices = swapDevices();
   const present = (v: Vma, s: number, e: number): PageRange[] => {
     const found = scanFd(fd, { start: s, end: e, ...presence(saveRule(v), devices > 0) });
@@ -256,6 +282,7 @@ export async function planPass(pid: number, vmas: Vma[], tracking: Tracking | un
     });
   try {
     for (const v of vmas) {
+      send();
       const rule = saveRule(v, pid);
       if (rule === 'skip') continue;
       const start = addr(v.start);
@@ -271,26 +298,33 @@ export async function planPass(pid: number, vmas: Vma[], tracking: Tracking | un
       let isRegistered = registered(v);
       const continuing = tracking && parent && trackable(v) && (isRegistered || tracking.final) && parent.vmas.some((p) => sameVma(p, v));
       if (continuing) {
-        let written: PageRange[] | undefined;
+        // One walk finds (and but for a final dump protects again) and classifies the written
+        // pages (a second, presence walk over a GiB-sized VMA costs as much again, and the
+        // final dump does this while frozen). Slice by slice, streamed to the copy if it
+        // already runs (sink).
+        const mark = plan.items.length;
+        let scanned = 0;
+        let writtenPages = 0;
         try {
-          // One walk finds (and but for a final dump protects again) and classifies the
-          // written pages (a second, presence walk over a GiB-sized VMA costs as much
-          // again, and the final dump does this while frozen).
-          written = await writtenIn(fd, start, end, !tracking.final);
+          await writtenIn(fd, start, end, !tracking.final, (written, s, e) => {
+            scanned += (e - s) / PAGE;
+            writtenPages += written.reduce((n, r) => n + (r.end - r.start) / PAGE, 0);
+            const held = dataOf(written, rule, devices > 0);
+            const fresh = devices > 0 ? realSwapped(pid, held, devices) : held;
+            mergeInto(plan.items, subtract(parentRanges(parent, s, e), written), fresh, readable);
+            send();
+          });
+          plan.pagesScanned += scanned;
+          plan.pagesWritten += writtenPages;
+          continue;
         } catch (e) {
-          // EPERM: this VMA is no longer registered (remapped in place, ...): start it afresh.
+          // EPERM: this VMA is no longer registered (remapped in place, ...): start it afresh,
+          // unless part of it already went to the copy (only if it changed under the scan).
           if (!hasCode(e, 'EPERM')) throw e;
+          if (sent > mark) throw new CriuError('EAGAIN', `pid ${pid}: VMA ${v.start}-${v.end} lost its registration while it was being scanned`);
+          plan.items.length = mark;
           plan.notes.push(`VMA ${v.start}-${v.end} ${v.name} lost its registration; saved whole`);
           isRegistered = false;
-        }
-        if (written) {
-          plan.pagesScanned += (end - start) / PAGE;
-          plan.pagesWritten += written.reduce((n, r) => n + (r.end - r.start) / PAGE, 0);
-          const held = dataOf(written, rule, devices > 0);
-          const fresh = devices > 0 ? realSwapped(pid, held, devices) : held;
-          const inParent = subtract(parentRanges(parent, start, end), written);
-          mergeInto(plan.items, inParent, fresh, readable);
-          continue;
         }
       }
       if (tracking && !tracking.final && trackable(v)) {
@@ -313,8 +347,10 @@ export async function planPass(pid: number, vmas: Vma[], tracking: Tracking | un
   } finally {
     closeSync(fd);
   }
-  // VMAs come in address order, and so do their items; sort only if a caller's did not.
-  if (plan.items.some((it, i) => i > 0 && it.start < plan.items[i - 1]!.start)) plan.items.sort((a, b) => a.start - b.start);
+  // VMAs come in address order, and so do their items; sort only if a caller's did not
+  // (a sink takes them in order: the writer refuses any other).
+  if (!sink && plan.items.some((it, i) => i > 0 && it.start < plan.items[i - 1]!.start)) plan.items.sort((a, b) => a.start - b.start);
+  send();
   for (const n of plan.notes) log.warn(`pid ${pid}: ${n}`);
   return plan;
 }

@@ -105,6 +105,8 @@ describe('pre-dump chains', () => {
 
   it('a process storing random words all the time is restored as it was at the final freeze', async () => {
     base = tempDir();
+    // 256 MiB: two of the written-pages scan's slices (SCAN_SLICE in plan.ts), so the final
+    // dump copies the first slice's pages while the second is scanned.
     target = await startTarget(fixture('fx_scribble'), ['256']);
     await target.waitFor('ready');
     const pid = target.pid;

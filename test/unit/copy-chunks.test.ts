@@ -2,7 +2,7 @@
 // and 1024 pieces each, every batch but the last a whole number of frames (so that it goes to
 // the writer without a copy), and nothing lost, doubled or reordered on the way.
 import { describe, expect, it } from 'vitest';
-import { chunks, COPY_CHUNK } from '../../src/dump/memory.js';
+import { chunks, COPY_CHUNK, ItemStream } from '../../src/dump/memory.js';
 import type { Item } from '../../src/dump/plan.js';
 
 const PG = 4096;
@@ -45,4 +45,41 @@ describe('copy chunks', () => {
       expect(pagesOf(out.flatMap((c) => c.pieces))).toEqual(pagesOf(items.filter((x) => x.kind === 'data')));
     });
   }
+});
+
+describe('ItemStream (a plan under way, handed to the copy)', () => {
+  const item = (start: number, kind: 'data' | 'parent' = 'data'): Item => ({ start, end: start + PG, kind, readable: true });
+
+  it('hands over what was pushed since the last take, in order, and counts the data bytes', async () => {
+    const s = new ItemStream();
+    s.push([item(0), item(PG, 'parent')]);
+    expect(s.dataBytes).toBe(PG);
+    expect(s.take().map((i) => i.start)).toEqual([0, PG]);
+    expect(s.take()).toEqual([]);
+    let woke = false;
+    const waiting = s.wait().then(() => (woke = true));
+    await Promise.resolve();
+    expect(woke).toBe(false); // nothing new yet
+    s.push([item(2 * PG)]);
+    await waiting;
+    expect(s.take().map((i) => i.start)).toEqual([2 * PG]);
+    expect(s.isEnded).toBe(false);
+    s.end();
+    await s.wait(); // resolves at once once ended
+    expect(s.isEnded).toBe(true);
+  });
+
+  it("makes the copy's next take throw the plan's error, and wakes a waiting copy", async () => {
+    const s = new ItemStream();
+    const waiting = s.wait();
+    s.fail(new Error('scan failed'));
+    await waiting;
+    expect(() => s.take()).toThrow('scan failed');
+  });
+
+  it('ItemStream.of(items) is a whole plan: ended, everything in one take', () => {
+    const s = ItemStream.of([item(0), item(PG)]);
+    expect(s.isEnded).toBe(true);
+    expect(s.take()).toHaveLength(2);
+  });
 });
