@@ -4,7 +4,8 @@
 // written pages without protecting them again, see Tracking.final).
 //
 //   [parent: check the chain, take the tracking uffd from its tracker;
-//    a tracked chain: reserve page cache for the pages file, pre-touch copy buffers]
+//    a tracked chain: reserve page cache for the pages file, pre-touch copy buffers;
+//    a full collection of our own heap]
 //   freeze ─► layout (maps) ─► map scratch, collect mm, cores, process, timers, unmap scratch
 //          ─► [smaps read on the pool from here] ─► plan pages (written since the parent, or
 //          all present), and copy, compress, write them as the scan finds them (over a
@@ -35,6 +36,7 @@ import { classifyVma, collectMm } from './collect-mm.js';
 import { faultPoint, timer, type DumpContext, type DumpOptions, type Stats } from './context.js';
 import type { Frozen } from './freeze.js';
 import { freezeTree, live, thawTree, type TreeProc } from './tree.js';
+import { collectGarbage } from './heap.js';
 import { shareAcrossTree } from './fds/shared.js';
 import { HeldConnections } from './fds/tcp.js';
 import { NetworkLock } from '../net/lock.js';
@@ -113,6 +115,8 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
       writers.set(tpid, w);
       w.reserve(Math.min(Math.ceil(writtenSoFar(tpid) * 1.25) + COPY_CHUNK, MAX_RESERVE));
     }
+    // Garbage made so far is collected now, not while the process is frozen (see heap.ts).
+    collectGarbage();
     // Kept as soon as it exists: whatever fails after this point must thaw it.
     await stage(ctx, 'freeze', pid, () => (tree = freezeTree(pid, log)));
     const frozenAt = timer();
