@@ -45,7 +45,7 @@ import type { Mm, Vma } from '../images/mm.js';
 import { copyPlannedDeferred, planStreamed, type CopiedPass } from './pass.js';
 import { writtenSoFar } from './plan.js';
 import { COPY_CHUNK } from './memory.js';
-import { PagesWriter } from '../images/pages.js';
+import { batchBytes, PagesWriter } from '../images/pages.js';
 import { acquireTracking, endTracking, waitTrackerGone, type TrackingInfo } from './tracking.js';
 
 /** The most page cache a final dump fills ahead (see PagesWriter.reserve); beyond it, writes just go slower. */
@@ -109,7 +109,7 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
   try {
     // Worker start-up, and the first touch of the copy buffers and of the page cache the
     // final dump of a tracked chain will write (see PagesWriter.reserve), before the freeze.
-    await pool.warm(uffds.size ? { size: COPY_CHUNK, count: 8 } : undefined);
+    await pool.warm(uffds.size ? [{ size: COPY_CHUNK, count: 8 }, { size: batchBytes(), count: 2 }] : []);
     for (const tpid of uffds.keys()) {
       const w = new PagesWriter(dir, tpid, pool);
       writers.set(tpid, w);

@@ -255,8 +255,11 @@ export async function copyPages(pid: number, source: Item[] | ItemStream, writer
       }
     };
     const start = (c: Chunk) => {
-      // A buffer from the writer: a chunk read as one piece goes to a compressor without a copy.
-      const p = readChunk(pid, memFd, c, writer.buffer(c.bytes));
+      // A buffer from the writer: a chunk read as one piece goes to a compressor without a
+      // copy. A short one (the last) is read into a full-sized buffer, which is warm (see
+      // CompressPool.warm), then copied: a fresh buffer would be faulted in page by page.
+      const buf = writer.buffer(COPY_CHUNK);
+      const p = readChunk(pid, memFd, c, c.bytes === COPY_CHUNK ? buf : buf.subarray(0, c.bytes));
       p.catch(() => {}); // awaited below; this only keeps a failure from going unhandled meanwhile
       return p;
     };
@@ -287,7 +290,7 @@ export async function copyPages(pid: number, source: Item[] | ItemStream, writer
           parentsBefore(p.start);
           writer.addDataRange(p.start, p.end - p.start);
         }
-        await writer.appendStream(buf.subarray(0, chunk.bytes), true);
+        if (!(await writer.appendStream(buf.subarray(0, chunk.bytes), true))) writer.giveBack(buf);
         bytesRead += chunk.bytes;
         onCopied?.(bytesRead);
         continue;

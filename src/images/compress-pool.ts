@@ -69,13 +69,13 @@ export class CompressPool {
    * Resolves once every worker has loaded zstd and compressed something: call it before
    * freezing a process, so worker start-up (tens of ms) is not spent while it is stopped.
    */
-  async warm(buffers?: { size: number; count: number }): Promise<void> {
+  async warm(buffers: Array<{ size: number; count: number }> = []): Promise<void> {
     await Promise.all(this.workers.map(() => this.compress(Buffer.alloc(4096), 4096, 4096)));
     // Memory touched for the first time can cost 10 µs a page (on a VM whose host backs
     // guest pages lazily: this one), ten times a copy: a caller about to copy while a
     // process is frozen has its buffers touched now. Written, not just allocated: a large
     // Buffer.alloc is fresh mmap'd memory that calloc knows is zero and leaves untouched.
-    if (buffers) for (let i = 0; i < Math.min(buffers.count, this.keep()); i++) this.keepRaw(Buffer.allocUnsafeSlow(buffers.size).fill(0).buffer as ArrayBuffer);
+    for (const b of buffers) for (let i = 0; i < Math.min(b.count, this.keep()); i++) this.keepRaw(Buffer.allocUnsafeSlow(b.size).fill(0).buffer as ArrayBuffer);
   }
 
   get size(): number {
@@ -86,6 +86,11 @@ export class CompressPool {
   buffer(size: number): Buffer {
     const ab = this.freeRaw.get(size)?.pop();
     return ab ? Buffer.from(ab) : Buffer.allocUnsafeSlow(size);
+  }
+
+  /** Gives back a buffer from buffer() that was not handed to compress(); it is not to be used after. */
+  giveBack(raw: Buffer): void {
+    this.keepRaw(raw.buffer as ArrayBuffer);
   }
 
   /** Gives a batch's output buffer back once its frames are written; `b.data` is not to be used after. */

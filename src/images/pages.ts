@@ -17,6 +17,9 @@ export const pagemapFile = (pid: number) => `pagemap-${pid}.bin`;
 
 export const DEFAULT_FRAME_RAW = 64 * 1024;
 
+/** The batch a writer fills before compressing: a whole number of frames, about 1 MiB. */
+export const batchBytes = (frameRawSize = DEFAULT_FRAME_RAW) => frameRawSize * Math.max(1, Math.round((1 << 20) / frameRawSize));
+
 /** Bytes written between background fdatasyncs of the pages file (see writeBack). */
 const WRITEBACK_EVERY = 32 << 20;
 
@@ -60,7 +63,7 @@ export class PagesWriter {
     private readonly pool: CompressPool,
     readonly frameRawSize = DEFAULT_FRAME_RAW,
   ) {
-    this.batchSize = frameRawSize * Math.max(1, Math.round((1 << 20) / frameRawSize));
+    this.batchSize = batchBytes(frameRawSize);
     this.fd = createImageFile(dir, pagesFile(pid));
     this.batch = pool.buffer(this.batchSize);
   }
@@ -91,6 +94,11 @@ export class PagesWriter {
     return this.pool.buffer(size);
   }
 
+  /** Gives back a buffer from buffer() that appendStream did not take. */
+  giveBack(buf: Buffer): void {
+    this.pool.giveBack(buf);
+  }
+
   /**
    * Pages [addr, addr + data.length) hold `data`. With handOver, the caller is done with
    * data's memory: if data fills its whole buffer (as one from buffer() does) with whole
@@ -112,14 +120,14 @@ export class PagesWriter {
     this.stream += bytes;
   }
 
-  /** The page stream's next bytes (see addData for handOver). */
-  async appendStream(data: Buffer, handOver = false): Promise<void> {
+  /** The page stream's next bytes (see addData for handOver); true if it took data's buffer. */
+  async appendStream(data: Buffer, handOver = false): Promise<boolean> {
     this.appended += data.length;
     const ab = data.buffer as ArrayBuffer;
     if (handOver && this.batchLen === 0 && data.byteOffset === 0 && data.length === ab.byteLength && data.length % this.frameRawSize === 0) {
       this.inflight.push(this.pool.compress(data, data.length, this.frameRawSize));
       await this.bound();
-      return;
+      return true;
     }
     let off = 0;
     while (off < data.length) {
@@ -129,6 +137,7 @@ export class PagesWriter {
       off += n;
       if (this.batchLen === this.batchSize) await this.flush();
     }
+    return false;
   }
 
   addZero(addr: number, nrPages: number): void {
