@@ -53,7 +53,7 @@ static Napi::Value Scan(const Napi::CallbackInfo& info) {
   return ScanResult(info.Env(), n, a);
 }
 
-// The same ioctl on the libuv pool: a final dump scans the halves of a large VMA at once,
+// The same ioctl on the libuv pool: a VMA's written pages are scanned in slices, two at once,
 // one per core (the page-table walk is most of a frozen dump's fixed cost).
 class ScanWorker : public Napi::AsyncWorker {
  public:

@@ -26,7 +26,7 @@ export interface Chunk {
  * IOV_MAX pieces gives its last pages to the next one so that it stays a whole number of
  * `align` bytes (the writer's frame size): such a chunk goes to the writer without a copy.
  */
-class Chunker {
+export class Chunker {
   private cur: Chunk = { pieces: [], bytes: 0 };
 
   constructor(private readonly align: number) {}
@@ -73,14 +73,6 @@ class Chunker {
     }
     return out;
   }
-}
-
-/** Data items cut into chunks (see Chunker). */
-export function* chunks(items: Item[], align: number): Generator<Chunk> {
-  const c = new Chunker(align);
-  for (const p of items) yield* c.push(p);
-  const last = c.end();
-  if (last) yield last;
 }
 
 /**
@@ -219,10 +211,9 @@ export interface CopyStats {
 
 /**
  * Copies the planned items of pid into the writer, reading ahead; onCopied hears the bytes so
- * far. The items may still be coming (an ItemStream of a plan under way).
+ * far. The items may still be coming (the stream of a plan under way).
  */
-export async function copyPages(pid: number, source: Item[] | ItemStream, writer: PagesWriter, frozen: boolean, onCopied?: (bytes: number) => void): Promise<CopyStats> {
-  const stream = Array.isArray(source) ? ItemStream.of(source) : source;
+export async function copyPages(pid: number, stream: ItemStream, writer: PagesWriter, frozen: boolean, onCopied?: (bytes: number) => void): Promise<CopyStats> {
   let mem = -1;
   const memFd = () => (mem >= 0 ? mem : (mem = openSync(`/proc/${pid}/mem`, 'r')));
   let bytesRead = 0;

@@ -6,7 +6,7 @@ import { PagesWriter } from '../images/pages.js';
 import type { Logger } from '../log.js';
 import type { ProgressFn } from '../progress.js';
 import { copyPages, ItemStream, type CopyStats } from './memory.js';
-import { planPass, type Item, type ParentPages, type PassPlan, type Tracking } from './plan.js';
+import { planPass, type ParentPages, type PassPlan, type Tracking } from './plan.js';
 
 export interface PassStats {
   pagesScanned: number;
@@ -86,16 +86,15 @@ export function planStreamed(i: PassInput): Planning {
  */
 export async function copyPlannedDeferred(i: PassInput, p: PassPlan | Planning, frozen: boolean, onPlanned?: (p: PassPlan) => void): Promise<CopiedPass> {
   const writer = i.writer ?? new PagesWriter(i.dir, i.pid, i.pool);
-  const planning = 'stream' in p ? p : undefined;
+  // A whole plan is a stream that has ended.
+  const planning: Planning = 'stream' in p ? p : { stream: ItemStream.of(p.items), done: Promise.resolve(p) };
   let copying: Promise<CopyStats> | undefined;
   try {
-    const source = planning ? planning.stream : (p as PassPlan).items;
     // Until the plan is done, its total is what it has found so far.
-    const total = () => (planning ? planning.stream.dataBytes : dataBytes((p as PassPlan).items));
-    const onCopied = i.progress && ((done: number) => i.progress!({ phase: 'pages', bytesDone: done, bytesTotal: total() }));
-    copying = copyPages(i.pid, source, writer, frozen, onCopied);
+    const onCopied = i.progress && ((done: number) => i.progress!({ phase: 'pages', bytesDone: done, bytesTotal: planning.stream.dataBytes }));
+    copying = copyPages(i.pid, planning.stream, writer, frozen, onCopied);
     copying.catch(() => {}); // awaited below (after the plan, which fails it too if it fails)
-    const plan = planning ? await planning.done : (p as PassPlan);
+    const plan = await planning.done;
     onPlanned?.(plan);
     const copied = await copying;
     const ws = await writer.writeFrames();
@@ -113,11 +112,9 @@ export async function copyPlannedDeferred(i: PassInput, p: PassPlan | Planning, 
   } catch (e) {
     // Neither the plan nor the copy is left running behind a failure (the copy ends once the
     // plan's stream has ended or failed), and only then is the writer closed.
-    if (planning) await planning.done.catch(() => {});
+    await planning.done.catch(() => {});
     await copying?.catch(() => {});
     writer.abort();
     throw e;
   }
 }
-
-const dataBytes = (items: Item[]) => items.reduce((n, x) => n + (x.kind === 'data' ? x.end - x.start : 0), 0);

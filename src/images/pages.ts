@@ -228,7 +228,10 @@ export class PagesWriter {
    * with `syncs` left to the caller's flush (together with the set's other small files).
    */
   async complete(syncs?: DeferredSyncs): Promise<void> {
-    if (!this.finalSync) throw new Error(`pages ${this.pid}: complete() before writeFrames()`);
+    const sync = this.finalSync;
+    if (!sync) throw new Error(`pages ${this.pid}: complete() before writeFrames()`);
+    this.finalSync = undefined;
+    this.closed = true; // ours to close from here (abort() leaves it alone)
     try {
       const index: PagemapIndex = {
         frameRawSize: this.frameRawSize,
@@ -238,11 +241,13 @@ export class PagesWriter {
         rawBytes: this.stream,
       };
       writeImageFile(this.dir, pagemapFile(this.pid), encodePagemap(index), syncs);
-      await this.finalSync;
     } finally {
-      this.finalSync = undefined;
-      closeSync(this.fd);
-      this.closed = true;
+      // Closed only once its fsync is over, even if the index failed: the fd stays ours until then.
+      try {
+        await sync;
+      } finally {
+        closeSync(this.fd);
+      }
     }
   }
 

@@ -2,7 +2,7 @@
 // and 1024 pieces each, every batch but the last a whole number of frames (so that it goes to
 // the writer without a copy), and nothing lost, doubled or reordered on the way.
 import { describe, expect, it } from 'vitest';
-import { chunks, COPY_CHUNK, ItemStream } from '../../src/dump/memory.js';
+import { Chunker, COPY_CHUNK, ItemStream, type Chunk } from '../../src/dump/memory.js';
 import type { Item } from '../../src/dump/plan.js';
 
 const PG = 4096;
@@ -19,6 +19,14 @@ function plan(runs: number[]): Item[] {
     at += PG;
   }
   return items;
+}
+
+/** Every chunk the copy would read, in order. */
+function chunks(items: Item[], align: number): Chunk[] {
+  const c = new Chunker(align);
+  const out = items.flatMap((p) => c.push(p));
+  const last = c.end();
+  return last ? [...out, last] : out;
 }
 
 /** Page addresses, in order, of data items or of chunk pieces. */
