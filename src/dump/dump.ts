@@ -26,7 +26,8 @@ import { writeMm } from '../images/mm.js';
 import { writePstree } from '../images/pstree.js';
 import { native } from '../kernel/native.js';
 import { readMaps, readSmaps, readSmapsAsync, type MapEntry } from '../kernel/procfs.js';
-import { Remote, findSyscallInsn } from '../kernel/remote.js';
+import { Remote, findSyscallInsn, stackScratchAt } from '../kernel/remote.js';
+import { getReg } from '../kernel/regs.js';
 import { SIG } from '../kernel/syscalls.js';
 import { newInventory, openParent, writeInventory, type Parent } from './chain.js';
 import { collectProcess, collectThread } from './collect-core.js';
@@ -127,13 +128,15 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     for (const p of procs) layouts.set(p.pid, await stage(ctx, 'layout', p.pid, () => readLayout(p.pid)));
     shareShm(procs.map((p) => ({ pid: p.pid, vmas: layouts.get(p.pid)!.vmas })));
     const states = new Map<number, State>();
-    for (const p of procs) states.set(p.pid, await collectState(ctx, p.pid, p.frozen, layouts.get(p.pid)!));
-    // smaps (VmFlags) on the pool from here, alongside the pages: no remote call is left to
-    // change the layout or to wait for the mm's lock.
+    // smaps (VmFlags) on the pool from when no remote call is left to change the layout or to
+    // wait for the mm's lock (see collectState), alongside the rest of the collection and the pages.
     for (const p of procs) {
       const l = layouts.get(p.pid)!;
-      l.smaps = readSmapsAsync(p.pid);
-      l.smaps.catch(() => {}); // awaited by vmFlagsInto; a dump that fails before never asks
+      const startSmaps = () => {
+        l.smaps = readSmapsAsync(p.pid);
+        l.smaps.catch(() => {}); // awaited by vmFlagsInto; a dump that fails before never asks
+      };
+      states.set(p.pid, await collectState(ctx, p.pid, p.frozen, l, startSmaps));
     }
     await stage(ctx, 'pages', pid, async () => {
       for (const p of procs) {
@@ -276,7 +279,7 @@ interface Layout {
   maps: MapEntry[];
   /** Without VmFlags until vmFlagsInto (nothing before the mm's write needs them). */
   vmas: Vma[];
-  /** smaps, read on the libuv pool from the end of collectState on. */
+  /** smaps, read on the libuv pool from within collectState on (see there). */
   smaps?: Promise<MapEntry[]>;
 }
 
@@ -315,17 +318,33 @@ async function vmFlagsInto(pid: number, layout: Layout): Promise<void> {
  * On this VM (a PVM guest) the first time a process runs after process_vm_readv has pinned
  * thousands of its pages costs 3-30 ms; the copy comes after every remote call, and nothing
  * after it wakes the process (the final dump of a tracked chain kills it, or lets it go).
+ *
+ * The scratch page is borrowed from the leader's stack below its pointer where it can be
+ * (see stackScratchAt): then nothing of the collection takes the mm's lock for writing after
+ * brk(0), and smaps (a walk of every page table, 15-30 ms of CPU for 4 GiB) starts right
+ * there, on the pool, while the collection waits on the process's syscalls. Otherwise a page
+ * is mapped, and smaps starts once it is gone. onLayoutFixed is where it starts.
  */
-async function collectState(ctx: DumpContext, pid: number, f: Frozen, layout: Layout): Promise<State> {
+async function collectState(ctx: DumpContext, pid: number, f: Frozen, layout: Layout, onLayoutFixed: () => void): Promise<State> {
   const remote = new Remote(pid, findSyscallInsn(pid, layout.maps));
-  return stage(ctx, 'collect', pid, () =>
-    remote.withScratch(4096, (scratch) => {
-      const mm = collectMm(pid, layout.vmas, remote);
-      const cores: Core[] = f.tids.map((tid) => collectThread(pid, tid, tid === pid ? remote : new Remote(tid, remote.syscallIp), scratch));
-      cores[0]!.process = collectProcess(pid, remote, scratch, f.stoppedBy);
-      return { cores, mm, timers: collectTimers(pid, remote, scratch) };
-    }),
-  );
+  const collect = (scratch: number, afterBrk: () => void): State => {
+    const mm = collectMm(pid, layout.vmas, remote);
+    afterBrk();
+    const cores: Core[] = f.tids.map((tid) => collectThread(pid, tid, tid === pid ? remote : new Remote(tid, remote.syscallIp), scratch));
+    cores[0]!.process = collectProcess(pid, remote, scratch, f.stoppedBy);
+    return { cores, mm, timers: collectTimers(pid, remote, scratch) };
+  };
+  const onStack = stackScratchAt(layout.maps, Number(getReg(native.ptraceGetRegs(pid), 'rsp')), 4096);
+  return stage(ctx, 'collect', pid, () => {
+    if (onStack !== undefined) {
+      ctx.log.debug(`collect (pid ${pid}): scratch page borrowed from its stack at 0x${onStack.toString(16)}`);
+      return remote.withBorrowedScratch(pid, onStack, 4096, (scratch) => collect(scratch, onLayoutFixed));
+    }
+    ctx.log.debug(`collect (pid ${pid}): scratch page mapped (no room below its stack pointer in [stack])`);
+    const st = remote.withScratch(4096, (scratch) => collect(scratch, () => {}));
+    onLayoutFixed();
+    return st;
+  });
 }
 
 /** Shared memory seen in several processes is saved by the first of them (tree order). */

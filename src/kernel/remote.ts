@@ -65,6 +65,19 @@ export class Remote {
     this.call(SYS.munmap, 'munmap', addr, len);
   }
 
+  /**
+   * Lends fn the target's own memory at [addr, addr + len) as scratch (see stackScratchAt):
+   * its bytes are read first and put back after, even on failure.
+   */
+  withBorrowedScratch<T>(pid: number, addr: number, len: number, fn: (addr: number) => T): T {
+    const saved = readRemote(pid, addr, len);
+    try {
+      return fn(addr);
+    } finally {
+      writeRemote(pid, addr, saved);
+    }
+  }
+
   /** Maps a private anonymous scratch area, runs fn, unmaps it even on failure. */
   withScratch<T>(len: number, fn: (addr: number) => T): T {
     const addr = this.mmap(0, len, PROT.READ | PROT.WRITE, MAP.PRIVATE | MAP.ANONYMOUS);
@@ -74,6 +87,24 @@ export class Remote {
       this.munmap(addr, len);
     }
   }
+}
+
+/** The x86-64 red zone (a leaf function's below its stack pointer), and a page's margin. */
+const BELOW_SP = 128 + 4096;
+
+/**
+ * A scratch area of len bytes in the process's [stack] mapping, below a stopped thread's stack
+ * pointer sp and clear of the red zone: memory that the ABI leaves unused (the next call or
+ * signal frame overwrites it), so lending it changes no mapping: no mmap/munmap, which take
+ * the mm's lock (an smaps walk under way would hold them up) and change what smaps shows.
+ * Only the kernel's [stack] mapping: a thread on a stack of its own making (coroutines) may
+ * have other data below its pointer. Undefined where there is no such room.
+ */
+export function stackScratchAt(maps: readonly MapEntry[], sp: number, len: number): number | undefined {
+  const m = maps.find((x) => x.start <= sp && sp < x.end);
+  if (!m || m.name !== '[stack]' || !/^rw.p$/.test(m.perms)) return undefined;
+  const addr = Math.floor((sp - BELOW_SP - len) / 4096) * 4096;
+  return addr >= m.start ? addr : undefined;
 }
 
 /** Copy bytes into / out of the target (process_vm_writev / readv), all or throw. */

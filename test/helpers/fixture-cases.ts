@@ -43,7 +43,7 @@ export const fixtureCases: FixtureCase[] = [
   { name: 'fx_regs avx', cmd: fixture('fx_regs'), args: () => ['avx'], spins: true },
   { name: 'fx_regs sse', cmd: fixture('fx_regs'), args: () => ['sse'], spins: true },
   { name: 'fx_memory', cmd: fixture('fx_memory'), args: (dir) => ['32', dir], needsDir: true },
-  ...['nanosleep', 'pipe-read', 'poll', 'sigsuspend'].map((mode) => ({
+  ...['nanosleep', 'pipe-read', 'poll', 'sigsuspend', 'own-stack'].map((mode) => ({
     name: `fx_blocked ${mode}`,
     cmd: fixture('fx_blocked'),
     args: () => [mode],

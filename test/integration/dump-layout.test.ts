@@ -1,11 +1,11 @@
 // The dump reads the layout from /proc/PID/maps when it freezes the process and each VMA's
 // VmFlags from smaps later, on the pool, while it collects the rest (see dump.ts): the image
 // must still carry exactly the flags the process had, and nothing of ours may stay mapped.
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { mmFile } from '../../src/images/mm.js';
-import { readSmaps, readSmapsAsync } from '../../src/kernel/procfs.js';
+import { readMaps, readSmaps, readSmapsAsync } from '../../src/kernel/procfs.js';
 import { removeDir, runCli, tempDir } from '../helpers/cli.js';
 import { fixture } from '../helpers/fixtures.js';
 import { waitAsleep } from '../helpers/process-state.js';
@@ -25,6 +25,34 @@ function flagsSaved(dir: string, pid: number): Map<string, string> {
   return new Map(mm.vmas.map((v) => [`${BigInt(v.start).toString(16)}-${BigInt(v.end).toString(16)}`, v.vmFlags.join(' ')]));
 }
 
+/** Reads (or with `data`, writes) the victim's memory at `at` through /proc/PID/mem, whole. */
+function mem(pid: number, at: number, buf: Buffer, data = false): Buffer {
+  const fd = openSync(`/proc/${pid}/mem`, data ? 'r+' : 'r');
+  try {
+    expect((data ? writeSync : readSync)(fd, buf, 0, buf.length, at)).toBe(buf.length);
+  } finally {
+    closeSync(fd);
+  }
+  return buf;
+}
+
+/**
+ * The victim's [stack] mapping, after filling what lies below its stack pointer (less a
+ * margin) with a pattern: the dump borrows scratch memory there, and a byte it left changed
+ * must show (its syscalls' outputs could otherwise happen to be the zeros of untouched pages).
+ * The victim is asleep in a syscall: /proc/PID/syscall gives its stack pointer.
+ */
+function markedStack(pid: number): { start: number; end: number } {
+  const m = readMaps(pid).find((x) => x.name === '[stack]')!;
+  const fields = readFileSync(`/proc/${pid}/syscall`, 'utf8').trim().split(' ');
+  const sp = Number(BigInt(fields[fields.length - 2]!));
+  expect(sp > m.start && sp < m.end).toBe(true);
+  mem(pid, m.start, Buffer.alloc(sp - 512 - m.start, 0xa5), true);
+  return m;
+}
+
+const bytesAt = (pid: number, r: { start: number; end: number }) => mem(pid, r.start, Buffer.alloc(r.end - r.start));
+
 async function victim(): Promise<Target> {
   const dir = tempDir('criu-ts-layout-');
   cleanups.push(() => removeDir(dir));
@@ -42,12 +70,35 @@ describe('VmFlags in the image, and the layout after the dump', () => {
     cleanups.push(() => removeDir(images));
     const maps = readFileSync(`/proc/${t.pid}/maps`, 'utf8');
     const before = flagsNow(t.pid);
+    const stackVma = markedStack(t.pid);
+    const stack = bytesAt(t.pid, stackVma);
     expect([...before.values()].some((f) => / hg( |$)/.test(f) || / mr /.test(f))).toBe(true); // flags worth checking
-    const d = await runCli(['dump', '-t', String(t.pid), '-D', images, '--shell-job', '--leave-running']);
+    const d = await runCli(['dump', '-t', String(t.pid), '-D', images, '--shell-job', '--leave-running', '-v3']);
     expect(d.code, d.stderr).toBe(0);
+    expect(d.stderr).toMatch(/scratch page borrowed from its stack/);
     expect(flagsSaved(images, t.pid)).toEqual(before);
     await waitAsleep(t.pid);
     expect(readFileSync(`/proc/${t.pid}/maps`, 'utf8')).toBe(maps); // no scratch page left behind
+    expect(bytesAt(t.pid, stackVma).equals(stack)).toBe(true); // and the borrowed one is as it was
+    t.kill('SIGTERM');
+    expect(await t.waitFor(/^(PASS|FAIL)/)).toBe('PASS');
+  });
+
+  it('a process whose stack pointer is outside [stack] gets a scratch page mapped and unmapped instead', async () => {
+    const t = await startTarget(fixture('fx_blocked'), ['own-stack']);
+    cleanups.push(() => t.stop());
+    await t.waitFor(/^ready$/);
+    await waitAsleep(t.pid);
+    const images = tempDir();
+    cleanups.push(() => removeDir(images));
+    const maps = readFileSync(`/proc/${t.pid}/maps`, 'utf8');
+    const before = flagsNow(t.pid);
+    const d = await runCli(['dump', '-t', String(t.pid), '-D', images, '--shell-job', '--leave-running', '-v3']);
+    expect(d.code, d.stderr).toBe(0);
+    expect(d.stderr).toMatch(/scratch page mapped/);
+    expect(flagsSaved(images, t.pid)).toEqual(before);
+    await waitAsleep(t.pid);
+    expect(readFileSync(`/proc/${t.pid}/maps`, 'utf8')).toBe(maps);
     t.kill('SIGTERM');
     expect(await t.waitFor(/^(PASS|FAIL)/)).toBe('PASS');
   });
