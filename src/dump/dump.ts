@@ -47,6 +47,7 @@ import { copyPlannedDeferred, planStreamed, type CopiedPass } from './pass.js';
 import { writtenSoFar } from './plan.js';
 import { COPY_CHUNK } from './memory.js';
 import { batchBytes, PagesWriter } from '../images/pages.js';
+import { SyncThread } from '../images/sync-thread.js';
 import { acquireTracking, endTracking, waitTrackerGone, type TrackingInfo } from './tracking.js';
 
 /** The most page cache a final dump fills ahead (see PagesWriter.reserve); beyond it, writes just go slower. */
@@ -103,6 +104,8 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
   const copied: CopiedPass[] = [];
   /** The set's files written in the write stage, synced together at its end. */
   const syncs = new DeferredSyncs();
+  /** Flushes the pages written so far while the rest is copied (see PagesWriter.reserve). */
+  let syncThread: SyncThread | undefined;
   let tree: TreeProc[] = [];
   let done = false;
   let inventoryWritten = false;
@@ -111,10 +114,11 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     // Worker start-up, and the first touch of the copy buffers and of the page cache the
     // final dump of a tracked chain will write (see PagesWriter.reserve), before the freeze.
     await pool.warm(uffds.size ? [{ size: COPY_CHUNK, count: 8 }, { size: batchBytes(), count: 2 }] : []);
+    if (uffds.size) syncThread = await SyncThread.start();
     for (const tpid of uffds.keys()) {
       const w = new PagesWriter(dir, tpid, pool);
       writers.set(tpid, w);
-      w.reserve(Math.min(Math.ceil(writtenSoFar(tpid) * 1.25) + COPY_CHUNK, MAX_RESERVE));
+      w.reserve(Math.min(Math.ceil(writtenSoFar(tpid) * 1.25) + COPY_CHUNK, MAX_RESERVE), syncThread);
     }
     // Garbage made so far is collected now, not while the process is frozen (see heap.ts).
     collectGarbage();
@@ -266,6 +270,7 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     }
     // A failed dump leaves no set that looks complete: the process ran on after it.
     if (inventoryWritten && !complete) withdrawInventory(dir, log);
+    await syncThread?.close(); // after the thaw: a failed dump does not keep the process waiting
   }
 }
 

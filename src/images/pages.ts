@@ -1,6 +1,6 @@
 // pages-PID.zst (independent zstd frames) and its index pagemap-PID.bin: the sink that the
 // dump writes pages into, and the source that restore and the lazy server read from.
-import { closeSync, fdatasync, fsync, ftruncateSync, unlinkSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, fsync, ftruncateSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from './crc32.js';
 import type { CompressPool, CompressedBatch } from './compress-pool.js';
@@ -11,6 +11,7 @@ import { sourceOf, type ImageFile, type SetLocation } from './source.js';
 import { zstd } from './zstd.js';
 import { native } from '../kernel/native.js';
 import { SYNC_FILE_RANGE } from '../kernel/syscalls.js';
+import type { SyncThread } from './sync-thread.js';
 
 export const pagesFile = (pid: number) => `pages-${pid}.zst`;
 export const pagemapFile = (pid: number) => `pagemap-${pid}.bin`;
@@ -22,6 +23,8 @@ export const batchBytes = (frameRawSize = DEFAULT_FRAME_RAW) => frameRawSize * M
 
 /** Bytes written between background fdatasyncs of the pages file (see writeBack). */
 const WRITEBACK_EVERY = 32 << 20;
+/** The same over a reservation, on a SyncThread (see writeBack). */
+const EARLY_SYNC_EVERY = 8 << 20;
 
 export interface WriterStats {
   rawBytes: number;
@@ -54,6 +57,9 @@ export class PagesWriter {
   private closed = false;
   /** File bytes written ahead as zeros (see reserve). */
   private reserved = 0;
+  /** Where the flushes during a reserved copy run, and the one under way (see writeBack). */
+  private syncThread: SyncThread | undefined;
+  private early: Promise<void> | undefined;
   /** A whole number of frames, about 1 MiB: every frame but the last is exactly frameRawSize. */
   private readonly batchSize: number;
 
@@ -72,12 +78,17 @@ export class PagesWriter {
    * Gives the file `bytes` of page cache now, as zeros that the frames will overwrite (writeFrames
    * cuts what is left over): a final dump reserves what it expects to write before it freezes
    * the process, where fresh page cache (first-touch memory, see CompressPool.warm) would
-   * make its writes several times slower.
+   * make its writes several times slower. The zeros are synced now (blocks allocated, on
+   * disk): flushes while frozen then write only frames. syncThread: see writeBack.
    */
-  reserve(bytes: number): void {
+  reserve(bytes: number, syncThread?: SyncThread): void {
     const zeros = Buffer.alloc(Math.min(bytes, 1 << 20));
     for (let off = this.reserved; off < bytes; off += zeros.length) writeAll(this.fd, zeros.subarray(0, Math.min(zeros.length, bytes - off)), off);
     this.reserved = Math.max(this.reserved, bytes);
+    // On disk now, blocks allocated: a flush while frozen then writes only the frames (not
+    // the zeros ahead of them) and commits no allocation.
+    fdatasyncSync(this.fd);
+    this.syncThread = syncThread;
   }
 
   private addRange(start: number, nrPages: number, kind: RangeKind): void {
@@ -178,8 +189,11 @@ export class PagesWriter {
    * Starts writeback early, so that the final fsync does not write the whole file while
    * everything else waits. Over a reservation (a final dump, frozen), each write is sent to
    * the disk at once (sync_file_range: that range only, not the zeros after it, without
-   * waiting); otherwise an fdatasync in the background (libuv pool) every WRITEBACK_EVERY
-   * bytes, one at a time. Only the final fsync decides durability (and reports errors).
+   * waiting), and with a SyncThread, what is written so far is flushed from the disk's cache
+   * every EARLY_SYNC_EVERY bytes, one flush at a time (the reservation is on disk already,
+   * so that writes back only frames); otherwise an fdatasync in the background (libuv pool)
+   * every WRITEBACK_EVERY bytes, one at a time. Only the final fsync decides durability (and
+   * reports errors).
    */
   private writeBack(written: number): void {
     if (this.reserved) {
@@ -188,6 +202,14 @@ export class PagesWriter {
       } catch {
         /* only a head start: the final fsync writes it anyway, and reports what fails */
       }
+      const t = this.syncThread;
+      if (!t || this.early || this.fileOff - this.syncedTo < EARLY_SYNC_EVERY) return;
+      this.syncedTo = this.fileOff;
+      // Also only a head start (errors are the final fsync's to report).
+      this.early = t.fdatasync(this.fd).then(
+        () => (this.early = undefined),
+        () => (this.early = undefined),
+      );
       return;
     }
     if (this.syncing || this.fileOff - this.syncedTo < WRITEBACK_EVERY) return;
@@ -242,10 +264,11 @@ export class PagesWriter {
       };
       writeImageFile(this.dir, pagemapFile(this.pid), encodePagemap(index), syncs);
     } finally {
-      // Closed only once its fsync is over, even if the index failed: the fd stays ours until then.
+      // Closed only once its fsyncs are over, even if the index failed: the fd stays ours until then.
       try {
         await sync;
       } finally {
+        await this.early;
         closeSync(this.fd);
       }
     }
@@ -272,8 +295,9 @@ export class PagesWriter {
         /* already closed */
       }
     };
-    // An fsync under way on the pool still uses the fd: close it when that is done.
-    if (this.finalSync) void this.finalSync.then(close, close);
+    // An fsync under way still uses the fd: close it when those are done.
+    const busy = [this.finalSync, this.early].filter((p) => p !== undefined);
+    if (busy.length) void Promise.allSettled(busy).then(close);
     else close();
   }
 }

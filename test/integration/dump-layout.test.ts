@@ -29,7 +29,7 @@ function flagsSaved(dir: string, pid: number): Map<string, string> {
 function mem(pid: number, at: number, buf: Buffer, data = false): Buffer {
   const fd = openSync(`/proc/${pid}/mem`, data ? 'r+' : 'r');
   try {
-    expect((data ? writeSync : readSync)(fd, buf, 0, buf.length, at)).toBe(buf.length);
+    expect(data ? writeSync(fd, buf, 0, buf.length, at) : readSync(fd, buf, 0, buf.length, at)).toBe(buf.length);
   } finally {
     closeSync(fd);
   }
