@@ -38,6 +38,7 @@ import { faultPoint, timer, type DumpContext, type DumpOptions, type Stats } fro
 import type { Frozen } from './freeze.js';
 import { freezeTree, live, thawTree, type TreeProc } from './tree.js';
 import { collectGarbage } from './heap.js';
+import { pauseOptimizer } from './jit.js';
 import { shareAcrossTree } from './fds/shared.js';
 import { HeldConnections } from './fds/tcp.js';
 import { NetworkLock } from '../net/lock.js';
@@ -106,6 +107,7 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
   const syncs = new DeferredSyncs();
   /** Flushes the pages written so far while the rest is copied (see PagesWriter.reserve). */
   let syncThread: SyncThread | undefined;
+  let resumeOptimizer: (() => void) | undefined;
   let tree: TreeProc[] = [];
   let done = false;
   let inventoryWritten = false;
@@ -122,6 +124,8 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     }
     // Garbage made so far is collected now, not while the process is frozen (see heap.ts).
     collectGarbage();
+    // Nor any optimizing compile while it is frozen (see jit.ts).
+    resumeOptimizer = pauseOptimizer();
     // Kept as soon as it exists: whatever fails after this point must thaw it.
     await stage(ctx, 'freeze', pid, () => (tree = freezeTree(pid, log)));
     const frozenAt = timer();
@@ -252,6 +256,7 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
       killTree(procs.map((p) => p.frozen), log);
       tcp?.closeKilled();
     }
+    resumeOptimizer();
     done = true;
     for (const info of trackingInfos) await waitTrackerGone(info);
     ctx.stats.totalMs = total();
@@ -261,6 +266,7 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     for (const w of writers.values()) w.discard(); // made ahead, never used: no process, or a failure before its copy
     for (const c of copied) c.abort();
     syncs.close();
+    resumeOptimizer?.();
     await pool.close();
     for (const fd of uffds.values()) endTracking(undefined, fd); // our copies only: the trackers keep the chain
     if (!done) tcp?.release(); // before the thaw: in repair mode the process could not send
