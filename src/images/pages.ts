@@ -1,6 +1,6 @@
 // pages-PID.zst (independent zstd frames) and its index pagemap-PID.bin: the sink that the
 // dump writes pages into, and the source that restore and the lazy server read from.
-import { closeSync, fdatasync, fdatasyncSync, fsync, ftruncateSync, unlinkSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, fsync, ftruncate, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from './crc32.js';
 import type { CompressPool, CompressedBatch } from './compress-pool.js';
@@ -239,8 +239,11 @@ export class PagesWriter {
     await this.flush();
     while (this.inflight.length) await this.writeOldest();
     await this.syncing;
-    if (this.reserved > this.fileOff) ftruncateSync(this.fd, this.fileOff);
-    this.finalSync = new Promise<void>((resolve, reject) => fsync(this.fd, (e) => (e ? reject(e) : resolve())));
+    // What is left of a reservation is cut on the pool, then the file synced: the cut frees
+    // blocks the reservation allocated (several ms of journal work on the main thread, while
+    // frozen, when it was synchronous).
+    const cut = this.reserved > this.fileOff ? new Promise<void>((resolve, reject) => ftruncate(this.fd, this.fileOff, (e) => (e ? reject(e) : resolve()))) : Promise.resolve();
+    this.finalSync = cut.then(() => new Promise<void>((resolve, reject) => fsync(this.fd, (e) => (e ? reject(e) : resolve()))));
     this.finalSync.catch(() => {}); // complete() reports it
     return { rawBytes: this.stream, storedBytes: this.fileOff, frames: this.frames.length };
   }
