@@ -1,5 +1,7 @@
 // process_vm_readv / process_vm_writev between one local Buffer and many remote ranges.
-// (pid, buffer, bufferOffset, ranges: [addr, len, addr, len, ...]) -> bytes moved.
+// (pid, buffer, bufferOffset, ranges: [addr, len, addr, len, ...]) -> bytes moved. ranges may
+// be a Float64Array: read in one go, where an Array costs several N-API calls a number (a
+// final dump passes two numbers a page, thousands of pages, while the process is frozen).
 // The local side is contiguous: ranges fill the buffer in order from bufferOffset.
 // A short count means the range at that point is unmapped or unreadable (the kernel stops
 // at the first failing remote iovec); the caller decides what that means.
@@ -28,14 +30,27 @@ static Transfer Prepare(const Napi::CallbackInfo& info, bool write, const char* 
   t.write = write;
   auto buf = BufferArg(info[1], fn);
   size_t off = U64(info[2]);
-  auto ranges = ArrayArg(info[3], fn);
-  uint32_t n = ranges.Length();
-  if (n % 2 || off > buf.Length()) ThrowErrno(info.Env(), EINVAL, Call(fn, t.pid));
   size_t total = 0;
-  for (uint32_t i = 0; i < n; i += 2) {
-    struct iovec v = {(void*)(uintptr_t)U64(ranges.Get(i)), (size_t)U64(ranges.Get(i + 1))};
-    total += v.iov_len;
-    t.remote.push_back(v);
+  auto add = [&](uint64_t addr, uint64_t len) {
+    t.remote.push_back({(void*)(uintptr_t)addr, (size_t)len});
+    total += len;
+  };
+  if (info[3].IsTypedArray()) {
+    if (info[3].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) ThrowErrno(info.Env(), EINVAL, std::string(fn) + ": ranges must be an Array or a Float64Array");
+    auto f = info[3].As<Napi::Float64Array>();
+    size_t n = f.ElementLength();
+    if (n % 2 || off > buf.Length()) ThrowErrno(info.Env(), EINVAL, Call(fn, t.pid));
+    t.remote.reserve(n / 2);
+    for (size_t i = 0; i < n; i += 2) {
+      // Addresses and lengths are whole and below 2^53: exact as doubles; anything else is a caller's bug.
+      if (f[i] < 0 || f[i + 1] < 0) ThrowErrno(info.Env(), EINVAL, Call(fn, t.pid));
+      add((uint64_t)f[i], (uint64_t)f[i + 1]);
+    }
+  } else {
+    auto ranges = ArrayArg(info[3], fn);
+    uint32_t n = ranges.Length();
+    if (n % 2 || off > buf.Length()) ThrowErrno(info.Env(), EINVAL, Call(fn, t.pid));
+    for (uint32_t i = 0; i < n; i += 2) add(U64(ranges.Get(i)), U64(ranges.Get(i + 1)));
   }
   if (total > buf.Length() - off) ThrowErrno(info.Env(), ENOBUFS, Call(fn, t.pid));
   t.local = {buf.Data() + off, total};

@@ -345,8 +345,8 @@ async function collectState(ctx: DumpContext, pid: number, f: Frozen, layout: La
     cores[0]!.process = collectProcess(pid, remote, scratch, f.stoppedBy);
     return { cores, mm, timers: collectTimers(pid, remote, scratch) };
   };
-  const onStack = stackScratchAt(layout.maps, Number(getReg(native.ptraceGetRegs(pid), 'rsp')), 4096);
   return stage(ctx, 'collect', pid, () => {
+    const onStack = stackScratchAt(layout.maps, Number(getReg(native.ptraceGetRegs(pid), 'rsp')), 4096);
     if (onStack !== undefined) {
       ctx.log.debug(`collect (pid ${pid}): scratch page borrowed from its stack at 0x${onStack.toString(16)}`);
       return remote.withBorrowedScratch(pid, onStack, 4096, (scratch) => collect(scratch, onLayoutFixed));

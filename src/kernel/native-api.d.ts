@@ -88,10 +88,10 @@ export interface NativeApi {
   injectSyscall(tid: number, syscallIp: Num, nr: number, args?: Num[], park?: boolean): bigint;
 
   /** ranges: [addr, len, addr, len, ...], filled contiguously from bufferOffset. */
-  processVmReadv(pid: number, buffer: Buffer, bufferOffset: number, ranges: number[]): number;
-  processVmWritev(pid: number, buffer: Buffer, bufferOffset: number, ranges: number[]): number;
-  processVmReadvAsync(pid: number, buffer: Buffer, bufferOffset: number, ranges: number[]): Promise<number>;
-  processVmWritevAsync(pid: number, buffer: Buffer, bufferOffset: number, ranges: number[]): Promise<number>;
+  processVmReadv(pid: number, buffer: Buffer, bufferOffset: number, ranges: number[] | Float64Array): number;
+  processVmWritev(pid: number, buffer: Buffer, bufferOffset: number, ranges: number[] | Float64Array): number;
+  processVmReadvAsync(pid: number, buffer: Buffer, bufferOffset: number, ranges: number[] | Float64Array): Promise<number>;
+  processVmWritevAsync(pid: number, buffer: Buffer, bufferOffset: number, ranges: number[] | Float64Array): Promise<number>;
 
   pidfdOpen(pid: number, flags?: number): number;
   pidfdGetfd(pidfd: number, targetFd: number, flags?: number): number;

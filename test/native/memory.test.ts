@@ -37,6 +37,22 @@ describe('process_vm_readv / writev (sync)', () => {
     expect(buf.subarray(7 + total(ranges))).toEqual(Buffer.alloc(13, 0xee));
   });
 
+  it('takes the ranges as a Float64Array too (the same bytes), and refuses other typed arrays', async () => {
+    const m = await procs.memtool();
+    const ranges = scattered(m);
+    const buf = Buffer.alloc(total(ranges));
+    expect(native.processVmReadv(m.pid, buf, 0, Float64Array.from(ranges))).toBe(total(ranges));
+    expect(buf).toEqual(expected(m, ranges));
+    // A view into a larger array: its own elements only.
+    const wide = new Float64Array(ranges.length + 4);
+    wide.set(ranges, 2);
+    const again = Buffer.alloc(total(ranges));
+    expect(await native.processVmReadvAsync(m.pid, again, 0, wide.subarray(2, 2 + ranges.length))).toBe(total(ranges));
+    expect(again).toEqual(buf);
+    expect(errCode(() => native.processVmReadv(m.pid, buf, 0, Float64Array.from([m.buf]) as Float64Array))).toBe('EINVAL'); // odd length
+    expect(errCode(() => native.processVmReadv(m.pid, buf, 0, Int32Array.from([0, 1]) as unknown as Float64Array))).toBe('EINVAL');
+  });
+
   it('writes many ranges; the target itself sees the bytes', async () => {
     const m = await procs.memtool();
     // 200 ranges of 64 bytes each, one per page, at varying offsets.
