@@ -43,7 +43,7 @@ static Transfer Prepare(const Napi::CallbackInfo& info, bool write, const char* 
     t.remote.reserve(n / 2);
     for (size_t i = 0; i < n; i += 2) {
       // Addresses and lengths are whole and below 2^53: exact as doubles; anything else is a caller's bug.
-      if (f[i] < 0 || f[i + 1] < 0) ThrowErrno(info.Env(), EINVAL, Call(fn, t.pid));
+      if (!(f[i] >= 0) || !(f[i + 1] >= 0)) ThrowErrno(info.Env(), EINVAL, Call(fn, t.pid));  // NaN too
       add((uint64_t)f[i], (uint64_t)f[i + 1]);
     }
   } else {

@@ -4,13 +4,14 @@
 // written pages without protecting them again, see Tracking.final).
 //
 //   [parent: check the chain, take the tracking uffd from its tracker;
-//    a tracked chain: reserve page cache for the pages file, pre-touch copy buffers;
-//    a full collection of our own heap]
-//   freeze ─► layout (maps) ─► map scratch, collect mm, cores, process, timers, unmap scratch
-//          ─► [smaps read on the pool from here] ─► plan pages (written since the parent, or
-//          all present), and copy, compress, write them as the scan finds them (over a
-//          reservation, each write sent to the disk at once) ─► files  [the pages' fsync runs]
-//          ─► VmFlags from smaps ─► metadata ─► pages file synced, its index
+//    a tracked chain: reserve page cache for the pages file (synced), pre-touch copy
+//    buffers, start the sync thread; a full collection of our own heap; TurboFan paused]
+//   freeze ─► layout (maps) ─► collect mm (brk) ─► [smaps read on the pool from here]
+//          ─► cores, process, timers (through a scratch page borrowed from the stack, or
+//          mapped and unmapped) ─► plan pages (written since the parent, or all present),
+//          and copy, compress, write them as the scan finds them (over a reservation, each
+//          write sent to the disk at once, flushed every 8 MiB) ─► files  [the pages' fsync
+//          runs] ─► VmFlags from smaps ─► metadata ─► pages file synced, its index
 //          ─► inventory (the set is now complete) ─► end tracking ─► kill, or detach
 import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';

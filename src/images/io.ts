@@ -2,6 +2,7 @@
 // symlink, fsynced before anyone relies on them. Reads name the file in every error.
 import { closeSync, constants, fstatSync, fsync, fsyncSync, lstatSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { ImageError } from './errors.js';
 import { SchemaError, type Check } from './schema.js';
 import type { SetLocation } from './source.js';
@@ -49,6 +50,9 @@ export function writeAll(fd: number, data: Uint8Array, position?: number): void 
   }
 }
 
+/** fsync on the libuv pool. */
+export const fsyncAsync = promisify(fsync);
+
 /**
  * fsyncs put off until a set of files is written: then all at once, on the libuv pool. One
  * after another, each small file's fsync is a journal commit of its own, and while a final
@@ -66,7 +70,7 @@ export class DeferredSyncs {
     const files = this.files;
     this.files = [];
     try {
-      const done = await Promise.allSettled(files.map(({ fd }) => new Promise<void>((resolve, reject) => fsync(fd, (e) => (e ? reject(e) : resolve())))));
+      const done = await Promise.allSettled(files.map(({ fd }) => fsyncAsync(fd)));
       const i = done.findIndex((d) => d.status === 'rejected');
       if (i >= 0) throw new ImageError(files[i]!.path, `cannot sync: ${((done[i] as PromiseRejectedResult).reason as Error).message}`);
     } finally {

@@ -1,11 +1,12 @@
 // pages-PID.zst (independent zstd frames) and its index pagemap-PID.bin: the sink that the
 // dump writes pages into, and the source that restore and the lazy server read from.
-import { closeSync, fdatasync, fdatasyncSync, fsync, ftruncate, unlinkSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, ftruncate, unlinkSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { crc32 } from './crc32.js';
 import type { CompressPool, CompressedBatch } from './compress-pool.js';
 import { ImageError } from './errors.js';
-import { createImageFile, writeAll, writeImageFile, type DeferredSyncs } from './io.js';
+import { createImageFile, fsyncAsync, writeAll, writeImageFile, type DeferredSyncs } from './io.js';
 import { decodePagemap, encodePagemap, PAGE, RangeKind, type FrameEntry, type PagemapIndex, type PageRangeEntry } from './pagemap.js';
 import { sourceOf, type ImageFile, type SetLocation } from './source.js';
 import { zstd } from './zstd.js';
@@ -20,6 +21,8 @@ export const DEFAULT_FRAME_RAW = 64 * 1024;
 
 /** The batch a writer fills before compressing: a whole number of frames, about 1 MiB. */
 export const batchBytes = (frameRawSize = DEFAULT_FRAME_RAW) => frameRawSize * Math.max(1, Math.round((1 << 20) / frameRawSize));
+
+const ftruncateAsync = promisify(ftruncate);
 
 /** Bytes written between background fdatasyncs of the pages file (see writeBack). */
 const WRITEBACK_EVERY = 32 << 20;
@@ -242,8 +245,8 @@ export class PagesWriter {
     // What is left of a reservation is cut on the pool, then the file synced: the cut frees
     // blocks the reservation allocated (several ms of journal work on the main thread, while
     // frozen, when it was synchronous).
-    const cut = this.reserved > this.fileOff ? new Promise<void>((resolve, reject) => ftruncate(this.fd, this.fileOff, (e) => (e ? reject(e) : resolve()))) : Promise.resolve();
-    this.finalSync = cut.then(() => new Promise<void>((resolve, reject) => fsync(this.fd, (e) => (e ? reject(e) : resolve()))));
+    const cut = this.reserved > this.fileOff ? ftruncateAsync(this.fd, this.fileOff) : Promise.resolve();
+    this.finalSync = cut.then(() => fsyncAsync(this.fd));
     this.finalSync.catch(() => {}); // complete() reports it
     return { rawBytes: this.stream, storedBytes: this.fileOff, frames: this.frames.length };
   }
