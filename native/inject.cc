@@ -166,8 +166,47 @@ static Napi::Value InjectSyscall(const Napi::CallbackInfo& info) {
   return BigI64(env, result);
 }
 
+// injectSyscalls(tid, syscallIp, [[nr, a0..a5], ...], park = true) -> BigInt64Array of raw rax.
+// The same, for several syscalls run one after the other in a single stop: the registers are
+// saved once and the thread parked once, which halves a call's round trips (the park is one).
+// A call that fails with -errno does not stop the others; a step that fails throws, after
+// the registers are put back, naming the call's index.
+static Napi::Value InjectSyscalls(const Napi::CallbackInfo& info) {
+  RequireArgs(info, 3, "injectSyscalls");
+  Napi::Env env = info.Env();
+  int pid = I32(info[0]);
+  uint64_t ip = U64(info[1]);
+  auto list = ArrayArg(info[2], "injectSyscalls");
+  std::vector<uint64_t> calls(list.Length() * 7, 0);
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    auto one = ArrayArg(list.Get(i), "injectSyscalls");
+    if (one.Length() < 1 || one.Length() > 7) ThrowErrno(env, EINVAL, Call("injectSyscalls call", i));
+    for (uint32_t j = 0; j < one.Length(); j++) calls[i * 7 + j] = U64(one.Get(j));
+  }
+  bool park = info.Length() > 3 && !info[3].IsUndefined() ? info[3].ToBoolean().Value() : true;
+  user_regs_struct saved;
+  if (ptrace(PTRACE_GETREGS, pid, 0, &saved) == -1) ThrowErrno(env, errno, Call("ptrace(PTRACE_GETREGS)", pid));
+  std::vector<Deferred> deferred;
+  auto results = Napi::BigInt64Array::New(env, list.Length());
+  InjectError failure{0, nullptr};
+  uint32_t at = 0;
+  try {
+    for (; at < list.Length(); at++) results[at] = Run(pid, saved, ip, calls[at * 7], &calls[at * 7 + 1], deferred);
+  } catch (const InjectError& e) {
+    failure = e;
+  }
+  int restoreErr = ptrace(PTRACE_SETREGS, pid, 0, &saved) == -1 ? errno : 0;
+  for (const Deferred& d : deferred) Requeue(pid, d);
+  if (!restoreErr && park) restoreErr = Park(pid);
+  if (failure.what)
+    ThrowErrno(env, failure.err, std::string(failure.what) + "(" + std::to_string(pid) + ", call " + std::to_string(at) + ", nr " + std::to_string(calls[at * 7]) + ")");
+  if (restoreErr) ThrowErrno(env, restoreErr, Call("ptrace(PTRACE_SETREGS)", pid));
+  return results;
+}
+
 void InitInject(Napi::Env env, Napi::Object exports) {
   exports.Set("injectSyscall", Napi::Function::New(env, InjectSyscall, "injectSyscall"));
+  exports.Set("injectSyscalls", Napi::Function::New(env, InjectSyscalls, "injectSyscalls"));
 }
 
 }  // namespace criu

@@ -4,7 +4,7 @@
 import { readFileSync, readlinkSync } from 'node:fs';
 import { native } from '../kernel/native.js';
 import { getReg, getRegSigned } from '../kernel/regs.js';
-import { readRemote, writeRemote, type Remote } from '../kernel/remote.js';
+import { readRemote, writeRemote, type Remote, type RemoteCall } from '../kernel/remote.js';
 import { readStat, readStatus } from '../kernel/procfs.js';
 import { NT, PR, SYS } from '../kernel/syscalls.js';
 import type { Core, ProcessState, Sigaction } from '../images/core.js';
@@ -54,11 +54,14 @@ export function collectThread(pid: number, tid: number, remote: Remote, scratch:
   const restartSyscall = getRegSigned(regs, 'orig_rax') === SYS_RESTART_SYSCALL ? restartedSyscall(pid, getReg(regs, 'rip')) : undefined;
   const xstate = native.ptraceGetRegset(tid, NT.X86_XSTATE, XSTATE_MAX);
 
-  remote.call(SYS.sigaltstack, 'sigaltstack', 0, scratch);
-  const ss = readRemote(pid, scratch, 24);
-
-  remote.call(SYS.prctl, 'prctl(PR_GET_TID_ADDRESS)', PR.GET_TID_ADDRESS, scratch);
-  const tidAddress = readRemote(pid, scratch, 8).readBigUInt64LE(0);
+  // stack_t at 0, the tid address at 64: both in one stop.
+  remote.callAll([
+    { nr: SYS.sigaltstack, name: 'sigaltstack', args: [0, scratch] },
+    { nr: SYS.prctl, name: 'prctl(PR_GET_TID_ADDRESS)', args: [PR.GET_TID_ADDRESS, scratch + 64] },
+  ]);
+  const got = readRemote(pid, scratch, 72);
+  const ss = got.subarray(0, 24);
+  const tidAddress = got.readBigUInt64LE(64);
 
   const rseq = native.ptraceGetRseqConfiguration(tid);
   const robust = native.getRobustList(tid);
@@ -85,52 +88,68 @@ export function collectThread(pid: number, tid: number, remote: Remote, scratch:
 const SIGKILL = 9;
 const SIGSTOP = 19;
 const NSIG = 64;
-
-function sigactions(pid: number, remote: Remote, scratch: number): Sigaction[] {
-  const out: Sigaction[] = [];
-  for (let sig = 1; sig <= NSIG; sig++) {
-    if (sig === SIGKILL || sig === SIGSTOP) continue;
-    remote.call(SYS.rt_sigaction, `rt_sigaction(${sig})`, sig, 0, scratch, 8);
-    const b = readRemote(pid, scratch, 32);
-    const [handler, flags, restorer, mask] = [0, 8, 16, 24].map((o) => b.readBigUInt64LE(o)) as [bigint, bigint, bigint, bigint];
-    if (handler === 0n && flags === 0n && mask === 0n) continue; // SIG_DFL, nothing to restore
-    out.push({ sig, handler: toHex(handler), flags: toHex(flags), restorer: toHex(restorer), mask: toHex(mask) });
-  }
-  return out;
-}
-
 const RLIMIT_NLIMITS = 16;
-
-function rlimits(pid: number, remote: Remote, scratch: number) {
-  const out = [];
-  for (let resource = 0; resource < RLIMIT_NLIMITS; resource++) {
-    remote.call(SYS.prlimit64, `prlimit64(${resource})`, 0, resource, 0, scratch);
-    const b = readRemote(pid, scratch, 16);
-    out.push({ resource, soft: toHex(b.readBigUInt64LE(0)), hard: toHex(b.readBigUInt64LE(8)) });
-  }
-  return out;
-}
-
-/** prctl(option, &int) style getters: the value comes back through the scratch page. */
-function prctlInt(pid: number, remote: Remote, scratch: number, option: number, name: string): number {
-  writeRemote(pid, scratch, Buffer.alloc(4));
-  remote.call(SYS.prctl, `prctl(${name})`, option, scratch);
-  return readRemote(pid, scratch, 4).readInt32LE(0);
-}
 
 const PR_GET_PDEATHSIG = 2;
 const PR_GET_NO_NEW_PRIVS = 39;
 const PR_GET_THP_DISABLE = 42;
 
+// Where each getter's result lands in the scratch page (one read of it after the batch).
+const AT_SIGACTIONS = 0; // 62 struct sigactions of 32 bytes
+const AT_RLIMITS = 2048; // 16 struct rlimits of 16
+const AT_PDEATHSIG = AT_RLIMITS + RLIMIT_NLIMITS * 16; // int
+const AT_SUBREAPER = AT_PDEATHSIG + 4; // int
+const SCRATCH_USED = AT_SUBREAPER + 4;
+
+const SIGNALS = Array.from({ length: NSIG }, (_, i) => i + 1).filter((s) => s !== SIGKILL && s !== SIGSTOP);
+
+/** The process-wide getters, all run in one stop of the leader (see Remote.callAll). */
+function processCalls(scratch: number): RemoteCall[] {
+  return [
+    ...SIGNALS.map((sig, i) => ({ nr: SYS.rt_sigaction, name: `rt_sigaction(${sig})`, args: [sig, 0, scratch + AT_SIGACTIONS + 32 * i, 8] })),
+    ...Array.from({ length: RLIMIT_NLIMITS }, (_, r) => ({ nr: SYS.prlimit64, name: `prlimit64(${r})`, args: [0, r, 0, scratch + AT_RLIMITS + 16 * r] })),
+    { nr: SYS.prctl, name: 'prctl(PR_GET_DUMPABLE)', args: [PR.GET_DUMPABLE] },
+    { nr: SYS.prctl, name: 'prctl(PR_GET_NO_NEW_PRIVS)', args: [PR_GET_NO_NEW_PRIVS] },
+    { nr: SYS.prctl, name: 'prctl(PR_GET_PDEATHSIG)', args: [PR_GET_PDEATHSIG, scratch + AT_PDEATHSIG] },
+    { nr: SYS.prctl, name: 'prctl(PR_GET_CHILD_SUBREAPER)', args: [PR.GET_CHILD_SUBREAPER, scratch + AT_SUBREAPER] },
+    { nr: SYS.prctl, name: 'prctl(PR_GET_THP_DISABLE)', args: [PR_GET_THP_DISABLE] },
+  ];
+}
+
+function sigactions(b: Buffer): Sigaction[] {
+  const out: Sigaction[] = [];
+  SIGNALS.forEach((sig, i) => {
+    const at = AT_SIGACTIONS + 32 * i;
+    const [handler, flags, restorer, mask] = [0, 8, 16, 24].map((o) => b.readBigUInt64LE(at + o)) as [bigint, bigint, bigint, bigint];
+    if (handler === 0n && flags === 0n && mask === 0n) return; // SIG_DFL, nothing to restore
+    out.push({ sig, handler: toHex(handler), flags: toHex(flags), restorer: toHex(restorer), mask: toHex(mask) });
+  });
+  return out;
+}
+
+function rlimits(b: Buffer) {
+  return Array.from({ length: RLIMIT_NLIMITS }, (_, resource) => ({
+    resource,
+    soft: toHex(b.readBigUInt64LE(AT_RLIMITS + 16 * resource)),
+    hard: toHex(b.readBigUInt64LE(AT_RLIMITS + 16 * resource + 8)),
+  }));
+}
+
 export function collectProcess(pid: number, remote: Remote, scratch: number, stoppedBy: number): ProcessState {
   const status = readStatus(pid);
   const stat = readStat(pid);
   const ids = (key: string) => (status.get(key) ?? '').split(/\s+/).filter(Boolean).map(Number);
+  // The int getters write only 4 bytes: start from zeros.
+  writeRemote(pid, scratch + AT_PDEATHSIG, Buffer.alloc(8));
+  const calls = processCalls(scratch);
+  const r = remote.callAll(calls);
+  const result = (name: string) => r[calls.findIndex((c) => c.name === name)]!;
+  const b = readRemote(pid, scratch, SCRATCH_USED);
   return {
     comm: readFileSync(`/proc/${pid}/comm`, 'utf8').replace(/\n$/, ''),
-    sigactions: sigactions(pid, remote, scratch),
+    sigactions: sigactions(b),
     sharedPending: pendingSignals(pid, true),
-    rlimits: rlimits(pid, remote, scratch),
+    rlimits: rlimits(b),
     cwd: readlinkSync(`/proc/${pid}/cwd`),
     root: readlinkSync(`/proc/${pid}/root`),
     umask: parseInt(status.get('Umask') ?? '22', 8),
@@ -138,11 +157,11 @@ export function collectProcess(pid: number, remote: Remote, scratch: number, sto
     creds: { uid: ids('Uid'), gid: ids('Gid'), groups: ids('Groups') },
     pgid: Number(stat[5]),
     sid: Number(stat[6]),
-    dumpable: remote.call(SYS.prctl, 'prctl(PR_GET_DUMPABLE)', PR.GET_DUMPABLE),
-    noNewPrivs: remote.call(SYS.prctl, 'prctl(PR_GET_NO_NEW_PRIVS)', PR_GET_NO_NEW_PRIVS),
-    pdeathsig: prctlInt(pid, remote, scratch, PR_GET_PDEATHSIG, 'PR_GET_PDEATHSIG'),
-    childSubreaper: prctlInt(pid, remote, scratch, PR.GET_CHILD_SUBREAPER, 'PR_GET_CHILD_SUBREAPER'),
-    thpDisabled: remote.call(SYS.prctl, 'prctl(PR_GET_THP_DISABLE)', PR_GET_THP_DISABLE),
+    dumpable: result('prctl(PR_GET_DUMPABLE)'),
+    noNewPrivs: result('prctl(PR_GET_NO_NEW_PRIVS)'),
+    pdeathsig: b.readInt32LE(AT_PDEATHSIG),
+    childSubreaper: b.readInt32LE(AT_SUBREAPER),
+    thpDisabled: result('prctl(PR_GET_THP_DISABLE)'),
     stoppedBy,
   };
 }

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { CriuError } from '../errors.js';
 import type { PosixTimer, Timers } from '../images/timers.js';
-import { readRemote, type Remote } from '../kernel/remote.js';
+import { readRemote, type Remote, type RemoteCall } from '../kernel/remote.js';
 import { SYS } from '../kernel/syscalls.js';
 
 const ITIMERS = [
@@ -40,6 +40,15 @@ export function parseProcTimers(text: string): Array<Omit<PosixTimer, 'remaining
 
 const ts = (sec: bigint, nsec: bigint) => ({ sec: Number(sec), nsec: Number(nsec) });
 
+/** The two timevals (or timespecs) of a struct itimerval (itimerspec) at `at`: interval, value. */
+function pair(b: Buffer, at: number, nsecPerUnit: number) {
+  const t = (o: number) => ts(b.readBigInt64LE(at + o), b.readBigInt64LE(at + o + 8) * BigInt(nsecPerUnit));
+  return { interval: t(0), value: t(16) };
+}
+
+const RESULT = 32; // sizeof struct itimerval and of struct itimerspec
+const PER_STOP = 4096 / RESULT; // results that fit the scratch page
+
 /** Timers of a frozen process; `scratch` is a page of ours in it for the syscalls' results. */
 export function collectTimers(pid: number, remote: Remote, scratch: number): Timers {
   const posix = parseProcTimers(readFileSync(`/proc/${pid}/timers`, 'utf8'));
@@ -47,20 +56,25 @@ export function collectTimers(pid: number, remote: Remote, scratch: number): Tim
     // A timer aimed at another thread needs that thread back first (threads are restored later).
     if (t.tid !== undefined && t.tid !== pid) throw new CriuError('ENOTSUP', `POSIX timer ${t.id} of pid ${pid} signals thread ${t.tid}: timers aimed at other threads are not supported yet`);
   }
-  {
-    const itimers: Timers['itimers'] = {};
-    for (const [name, which] of ITIMERS) {
-      remote.call(SYS.getitimer, `getitimer(${name})`, which, scratch);
-      const b = readRemote(pid, scratch, 32); // struct itimerval: interval, value (timevals)
-      const interval = ts(b.readBigInt64LE(0), b.readBigInt64LE(8) * BigInt(US));
-      const value = ts(b.readBigInt64LE(16), b.readBigInt64LE(24) * BigInt(US));
-      if (value.sec || value.nsec) itimers[name] = { value, interval };
-    }
-    const timers: PosixTimer[] = posix.map((t) => {
-      remote.call(SYS.timer_gettime, `timer_gettime(${t.id})`, t.id, scratch);
-      const b = readRemote(pid, scratch, 32); // struct itimerspec: interval, value
-      return { ...t, remaining: ts(b.readBigInt64LE(16), b.readBigInt64LE(24)), interval: ts(b.readBigInt64LE(0), b.readBigInt64LE(8)) };
-    });
-    return { pid, itimers, posix: timers.sort((a, b) => a.id - b.id) };
+  // All in one stop (see Remote.callAll), which also reads them at about the same moment.
+  const calls: RemoteCall[] = [
+    ...ITIMERS.map(([name, which]) => ({ nr: SYS.getitimer, name: `getitimer(${name})`, args: [which] })),
+    ...posix.map((t) => ({ nr: SYS.timer_gettime, name: `timer_gettime(${t.id})`, args: [t.id] })),
+  ];
+  const results = Buffer.alloc(calls.length * RESULT);
+  for (let i = 0; i < calls.length; i += PER_STOP) {
+    const part = calls.slice(i, i + PER_STOP);
+    remote.callAll(part.map((c, j) => ({ ...c, args: [...c.args, scratch + RESULT * j] })));
+    readRemote(pid, scratch, RESULT * part.length).copy(results, RESULT * i);
   }
+  const itimers: Timers['itimers'] = {};
+  ITIMERS.forEach(([name], i) => {
+    const { interval, value } = pair(results, RESULT * i, US);
+    if (value.sec || value.nsec) itimers[name] = { value, interval };
+  });
+  const timers: PosixTimer[] = posix.map((t, i) => {
+    const { interval, value } = pair(results, RESULT * (ITIMERS.length + i), 1);
+    return { ...t, remaining: value, interval };
+  });
+  return { pid, itimers, posix: timers.sort((a, b) => a.id - b.id) };
 }

@@ -86,6 +86,8 @@ export interface NativeApi {
   /** Raw rax of the syscall run in the stopped thread: -errno on failure. */
   /** park = false: leave the thread in the step's SIGTRAP stop (a restore stub; see inject.cc). */
   injectSyscall(tid: number, syscallIp: Num, nr: number, args?: Num[], park?: boolean): bigint;
+  /** Several in one stop, in order: each [nr, ...args]; raw rax of each (see inject.cc). */
+  injectSyscalls(tid: number, syscallIp: Num, calls: Num[][], park?: boolean): BigInt64Array;
 
   /** ranges: [addr, len, addr, len, ...], filled contiguously from bufferOffset. */
   processVmReadv(pid: number, buffer: Buffer, bufferOffset: number, ranges: number[] | Float64Array): number;

@@ -92,6 +92,45 @@ describe('syscall injection', () => {
     expect([pending.readInt32LE(0), pending.readInt32LE(8), pending.readBigUInt64LE(24)]).toEqual([SIG.USR1, -1, 0x1234n]);
   });
 
+  it('runs several syscalls in one stop, each result its own, the thread left as it was', () => {
+    const pid = procs.stub();
+    const before = getRegs(pid);
+    const ip = findSyscallInsn(pid);
+    expect([...native.injectSyscalls(pid, ip, [[SYS.getpid], [SYS.close, 9999], [SYS.gettid]])]).toEqual([BigInt(pid), -9n, BigInt(pid)]);
+    expect(getRegs(pid)).toEqual(before);
+    // Parked again: a plain continue-and-interrupt finds it in an event stop, as after one call.
+    expect(Remote.forThread(pid).call(SYS.getpid, 'getpid')).toBe(pid);
+    expect(errCode(() => native.injectSyscalls(pid, ip, [[SYS.getpid, 1, 2, 3, 4, 5, 6, 7]]))).toBe('EINVAL');
+    expect(errCode(() => native.injectSyscalls(pid, ip, [[]]))).toBe('EINVAL');
+    expect(native.injectSyscalls(pid, ip, []).length).toBe(0);
+  });
+
+  it('a batch whose step faults puts the registers back and names the call', () => {
+    const pid = procs.stub();
+    const before = getRegs(pid);
+    let err: (Error & { code?: string }) | undefined;
+    try {
+      native.injectSyscalls(pid, 0x1000, [[SYS.getpid], [SYS.getpid]]);
+    } catch (e) {
+      err = e as Error;
+    }
+    expect(err?.code).toBe('EFAULT');
+    expect(err?.message).toMatch(/call 0/);
+    expect(getRegs(pid)).toEqual(before);
+  });
+
+  it('callAll runs every call and throws the first failure by its name', () => {
+    const pid = procs.stub();
+    const r = Remote.forThread(pid);
+    expect(r.callAll([{ nr: SYS.getpid, name: 'getpid', args: [] }, { nr: SYS.gettid, name: 'gettid', args: [] }])).toEqual([pid, pid]);
+    const calls = [
+      { nr: SYS.getpid, name: 'getpid', args: [] },
+      { nr: SYS.close, name: 'close(9999)', args: [9999] },
+      { nr: SYS.close, name: 'close(9998)', args: [9998] },
+    ];
+    expect(() => r.callAll(calls)).toThrow(expect.objectContaining({ code: 'EBADF', syscall: `remote close(9999)(${pid})` }));
+  });
+
   it('fails with ESRCH on a thread that is not traced', () => {
     expect(errCode(() => native.injectSyscall(1, 0, SYS.getpid))).toBe('ESRCH');
   });
