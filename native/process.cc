@@ -4,7 +4,6 @@
 #include <linux/sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -186,21 +185,7 @@ static Napi::Value GetRobustList(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// prlimit(pid, resource) -> {soft, hard}: prlimit64(pid, resource, NULL, &old), reading only.
-static Napi::Value Prlimit(const Napi::CallbackInfo& info) {
-  RequireArgs(info, 2, "prlimit");
-  int pid = I32(info[0]);
-  int resource = I32(info[1]);
-  struct rlimit64 old;
-  if (syscall(SYS_prlimit64, pid, resource, nullptr, &old) == -1) ThrowErrno(info.Env(), errno, Call("prlimit64", pid));
-  auto o = Napi::Object::New(info.Env());
-  o.Set("soft", BigU64(info.Env(), (uint64_t)old.rlim_cur));
-  o.Set("hard", BigU64(info.Env(), (uint64_t)old.rlim_max));
-  return o;
-}
-
 void InitProcess(Napi::Env env, Napi::Object exports) {
-  exports.Set("prlimit", Napi::Function::New(env, Prlimit, "prlimit"));
   exports.Set("waitpid", Napi::Function::New(env, Waitpid, "waitpid"));
   exports.Set("waitpidAsync", Napi::Function::New(env, WaitpidAsync, "waitpidAsync"));
   exports.Set("clone3Stub", Napi::Function::New(env, Clone3Stub, "clone3Stub"));

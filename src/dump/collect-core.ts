@@ -96,7 +96,8 @@ const PR_GET_THP_DISABLE = 42;
 
 // Where each getter's result lands in the scratch page (one read of it after the batch).
 const AT_SIGACTIONS = 0; // 62 struct sigactions of 32 bytes
-const AT_PDEATHSIG = 2048; // int
+const AT_RLIMITS = 2048; // 16 struct rlimits of 16
+const AT_PDEATHSIG = AT_RLIMITS + RLIMIT_NLIMITS * 16; // int
 const AT_SUBREAPER = AT_PDEATHSIG + 4; // int
 const SCRATCH_USED = AT_SUBREAPER + 4;
 
@@ -106,6 +107,7 @@ const SIGNALS = Array.from({ length: NSIG }, (_, i) => i + 1).filter((s) => s !=
 function processCalls(scratch: number): RemoteCall[] {
   return [
     ...SIGNALS.map((sig, i) => ({ nr: SYS.rt_sigaction, name: `rt_sigaction(${sig})`, args: [sig, 0, scratch + AT_SIGACTIONS + 32 * i, 8] })),
+    ...Array.from({ length: RLIMIT_NLIMITS }, (_, r) => ({ nr: SYS.prlimit64, name: `prlimit64(${r})`, args: [0, r, 0, scratch + AT_RLIMITS + 16 * r] })),
     { nr: SYS.prctl, name: 'prctl(PR_GET_DUMPABLE)', args: [PR.GET_DUMPABLE] },
     { nr: SYS.prctl, name: 'prctl(PR_GET_NO_NEW_PRIVS)', args: [PR_GET_NO_NEW_PRIVS] },
     { nr: SYS.prctl, name: 'prctl(PR_GET_PDEATHSIG)', args: [PR_GET_PDEATHSIG, scratch + AT_PDEATHSIG] },
@@ -125,12 +127,12 @@ function sigactions(b: Buffer): Sigaction[] {
   return out;
 }
 
-/** Read from outside (prlimit64 on its pid): one step fewer each in the process. */
-function rlimits(pid: number) {
-  return Array.from({ length: RLIMIT_NLIMITS }, (_, resource) => {
-    const { soft, hard } = native.prlimit(pid, resource);
-    return { resource, soft: toHex(soft), hard: toHex(hard) };
-  });
+function rlimits(b: Buffer) {
+  return Array.from({ length: RLIMIT_NLIMITS }, (_, resource) => ({
+    resource,
+    soft: toHex(b.readBigUInt64LE(AT_RLIMITS + 16 * resource)),
+    hard: toHex(b.readBigUInt64LE(AT_RLIMITS + 16 * resource + 8)),
+  }));
 }
 
 export function collectProcess(pid: number, remote: Remote, scratch: number, stoppedBy: number): ProcessState {
@@ -147,7 +149,7 @@ export function collectProcess(pid: number, remote: Remote, scratch: number, sto
     comm: readFileSync(`/proc/${pid}/comm`, 'utf8').replace(/\n$/, ''),
     sigactions: sigactions(b),
     sharedPending: pendingSignals(pid, true),
-    rlimits: rlimits(pid),
+    rlimits: rlimits(b),
     cwd: readlinkSync(`/proc/${pid}/cwd`),
     root: readlinkSync(`/proc/${pid}/root`),
     umask: parseInt(status.get('Umask') ?? '22', 8),

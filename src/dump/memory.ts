@@ -293,6 +293,7 @@ export async function copyPages(pid: number, stream: ItemStream, writer: PagesWr
         continue;
       }
       let off = 0;
+      let taken = false;
       for (let i = 0; i < chunk.pieces.length; i++) {
         const p = chunk.pieces[i]!;
         const len = p.end - p.start;
@@ -302,10 +303,12 @@ export async function copyPages(pid: number, stream: ItemStream, writer: PagesWr
           bytesVanished += len - n;
         }
         parentsBefore(p.start);
-        if (n > 0) await writer.addData(p.start, buf.subarray(off, off + n), true);
+        if (n > 0 && (await writer.addData(p.start, buf.subarray(off, off + n), true))) taken = true;
         off += len;
         bytesRead += n;
       }
+      // Back to the pool unless a piece took the whole buffer (then it is gone from here).
+      if (!taken) writer.giveBack(buf);
       onCopied?.(bytesRead);
     }
     parentsBefore(Number.MAX_SAFE_INTEGER);

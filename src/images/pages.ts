@@ -117,11 +117,11 @@ export class PagesWriter {
    * Pages [addr, addr + data.length) hold `data`. With handOver, the caller is done with
    * data's memory: if data fills its whole buffer (as one from buffer() does) with whole
    * frames, and no batch is half full, it goes to a compressor as a batch of its own without
-   * a copy (transferred away: the caller's views of that buffer become empty).
+   * a copy (transferred away: the caller's views of that buffer become empty); true then.
    */
-  async addData(addr: number, data: Buffer, handOver = false): Promise<void> {
+  async addData(addr: number, data: Buffer, handOver = false): Promise<boolean> {
     this.addDataRange(addr, data.length);
-    await this.appendStream(data, handOver);
+    return this.appendStream(data, handOver);
   }
 
   /**

@@ -82,8 +82,6 @@ export interface NativeApi {
   tgkill(tgid: number, tid: number, sig: number): void;
   prctl(option: number, a2?: Num, a3?: Num, a4?: Num, a5?: Num): number;
   getRobustList(pid: number): { head: bigint; len: number };
-  /** prlimit64(pid, resource, NULL, &old): another process's limits, read from outside. */
-  prlimit(pid: number, resource: number): { soft: bigint; hard: bigint };
 
   /** Raw rax of the syscall run in the stopped thread: -errno on failure. */
   /** park = false: leave the thread in the step's SIGTRAP stop (a restore stub; see inject.cc). */

@@ -152,20 +152,3 @@ describe('get_robust_list', () => {
     expect(errCode(() => native.getRobustList(deadPid()))).toBe('ESRCH');
   });
 });
-
-describe('prlimit', () => {
-  it("reads another process's limits, as /proc/PID/limits shows them; ESRCH when gone, EINVAL past the last", async () => {
-    const t = await procs.target('reader');
-    await t.waitFor('ready');
-    // /proc/PID/limits rows in resource order (RLIMIT_CPU = 0 ... RLIMIT_RTTIME = 15).
-    const rows = readFileSync(`/proc/${t.pid}/limits`, 'utf8').trim().split('\n').slice(1);
-    expect(rows.length).toBe(16);
-    const parse = (v: string) => (v === 'unlimited' ? 2n ** 64n - 1n : BigInt(v));
-    rows.forEach((row, resource) => {
-      const [soft, hard] = row.slice(26).trim().split(/\s+/);
-      expect(native.prlimit(t.pid, resource)).toEqual({ soft: parse(soft!), hard: parse(hard!) });
-    });
-    expect(errCode(() => native.prlimit(deadPid(), 0))).toBe('ESRCH');
-    expect(errCode(() => native.prlimit(t.pid, 99))).toBe('EINVAL');
-  });
-});
