@@ -20,6 +20,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "common.h"
@@ -80,6 +82,20 @@ static void Requeue(int tid, const Deferred& d) {
 
 static bool IsFault(int sig) { return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE; }
 
+// Resumes the thread (PTRACE_SINGLESTEP or PTRACE_CONT) until a stop other than an event
+// (group-stop, interrupt, fork/clone: resumed again); returns its signal, registers in `now`.
+// Gives up after 64 resumes: the caller's code is a few instructions.
+static int NextSignalStop(int pid, __ptrace_request request, user_regs_struct& now) {
+  for (int resumes = 0; resumes <= 64; resumes++) {
+    if (ptrace(request, pid, 0, 0) == -1) throw InjectError{errno, request == PTRACE_CONT ? "ptrace(PTRACE_CONT)" : "ptrace(PTRACE_SINGLESTEP)"};
+    int status = WaitStop(pid);
+    if ((status >> 16) != 0) continue;
+    if (ptrace(PTRACE_GETREGS, pid, 0, &now) == -1) throw InjectError{errno, "ptrace(PTRACE_GETREGS)"};
+    return WSTOPSIG(status);
+  }
+  throw InjectError{EAGAIN, "injected code did not complete"};
+}
+
 // Runs the syscall; returns the raw rax. `saved` must hold the thread's registers.
 static int64_t Run(int pid, const user_regs_struct& saved, uint64_t ip, uint64_t nr, const uint64_t* a,
                    std::vector<Deferred>& deferred) {
@@ -94,15 +110,10 @@ static int64_t Run(int pid, const user_regs_struct& saved, uint64_t ip, uint64_t
   r.r8 = a[4];
   r.r9 = a[5];
   if (ptrace(PTRACE_SETREGS, pid, 0, &r) == -1) throw InjectError{errno, "ptrace(PTRACE_SETREGS)"};
-  for (int steps = 0;; steps++) {
-    if (steps > 64) throw InjectError{EAGAIN, "injected syscall did not complete"};
-    if (ptrace(PTRACE_SINGLESTEP, pid, 0, 0) == -1) throw InjectError{errno, "ptrace(PTRACE_SINGLESTEP)"};
-    int status = WaitStop(pid);
-    int sig = WSTOPSIG(status);
-    int event = status >> 16;
-    if (event != 0) continue;  // group-stop, interrupt or fork/clone event: keep stepping
+  for (int stops = 0;; stops++) {
+    if (stops > 64) throw InjectError{EAGAIN, "injected syscall did not complete"};
     user_regs_struct now;
-    if (ptrace(PTRACE_GETREGS, pid, 0, &now) == -1) throw InjectError{errno, "ptrace(PTRACE_GETREGS)"};
+    int sig = NextSignalStop(pid, PTRACE_SINGLESTEP, now);
     if (sig == SIGTRAP && now.rip == ip + 2) return (int64_t)now.rax;
     if (IsFault(sig) && now.rip == ip) throw InjectError{EFAULT, "injected syscall faulted at its instruction"};
     if (sig != SIGTRAP) deferred.push_back(TakeSignal(pid, sig));
@@ -130,6 +141,36 @@ static int Park(int pid) {
   return EAGAIN;
 }
 
+// What an injection ran, for an error message: "(tid, nr 12)".
+using Describe = std::string;
+
+// Saves the thread's registers, runs `body` (which may throw InjectError), then puts the
+// registers back, queues again the signals taken meanwhile and parks the thread, even after
+// a failure, so the caller can still detach cleanly; then throws the failure, if any.
+template <typename Body>
+static void Guarded(Napi::Env env, int pid, bool park, Body body, const std::function<Describe()>& describe) {
+  user_regs_struct saved;
+  if (ptrace(PTRACE_GETREGS, pid, 0, &saved) == -1) ThrowErrno(env, errno, Call("ptrace(PTRACE_GETREGS)", pid));
+  std::vector<Deferred> deferred;
+  InjectError failure{0, nullptr};
+  try {
+    body(saved, deferred);
+  } catch (const InjectError& e) {
+    failure = e;
+  }
+  int restoreErr = ptrace(PTRACE_SETREGS, pid, 0, &saved) == -1 ? errno : 0;
+  for (const Deferred& d : deferred) Requeue(pid, d);
+  if (!restoreErr && park) restoreErr = Park(pid);
+  if (failure.what) ThrowErrno(env, failure.err, std::string(failure.what) + "(" + std::to_string(pid) + ", " + describe() + ")");
+  if (restoreErr) ThrowErrno(env, restoreErr, Call("ptrace(PTRACE_SETREGS)", pid));
+}
+
+// park=false skips re-parking in an event stop: for a restore stub, which dies with us
+// anyway (PTRACE_O_EXITKILL), the extra stop buys nothing and costs a round trip.
+static bool ParkArg(const Napi::CallbackInfo& info, size_t at) {
+  return info.Length() > at && !info[at].IsUndefined() ? info[at].ToBoolean().Value() : true;
+}
+
 // injectSyscall(tid, syscallIp, nr, [a0..a5], park = true) -> bigint (raw rax: -errno on failure).
 static Napi::Value InjectSyscall(const Napi::CallbackInfo& info) {
   RequireArgs(info, 3, "injectSyscall");
@@ -144,25 +185,10 @@ static Napi::Value InjectSyscall(const Napi::CallbackInfo& info) {
     if (arr.Length() > 6) ThrowErrno(env, EINVAL, Call("injectSyscall args", arr.Length()));
     for (uint32_t i = 0; i < arr.Length(); i++) a[i] = U64(arr.Get(i));
   }
-  // park=false skips re-parking in an event stop: for a restore stub, which dies with us
-  // anyway (PTRACE_O_EXITKILL), the extra stop buys nothing and costs a round trip.
-  bool park = info.Length() > 4 && !info[4].IsUndefined() ? info[4].ToBoolean().Value() : true;
-  user_regs_struct saved;
-  if (ptrace(PTRACE_GETREGS, pid, 0, &saved) == -1) ThrowErrno(env, errno, Call("ptrace(PTRACE_GETREGS)", pid));
-  std::vector<Deferred> deferred;
   int64_t result = 0;
-  InjectError failure{0, nullptr};
-  try {
+  Guarded(env, pid, ParkArg(info, 4), [&](const user_regs_struct& saved, std::vector<Deferred>& deferred) {
     result = Run(pid, saved, ip, nr, a, deferred);
-  } catch (const InjectError& e) {
-    failure = e;
-  }
-  // Put everything back even after a failure, so the caller can still detach cleanly.
-  int restoreErr = ptrace(PTRACE_SETREGS, pid, 0, &saved) == -1 ? errno : 0;
-  for (const Deferred& d : deferred) Requeue(pid, d);
-  if (!restoreErr && park) restoreErr = Park(pid);
-  if (failure.what) ThrowErrno(env, failure.err, std::string(failure.what) + "(" + std::to_string(pid) + ", nr " + std::to_string(nr) + ")");
-  if (restoreErr) ThrowErrno(env, restoreErr, Call("ptrace(PTRACE_SETREGS)", pid));
+  }, [&] { return "nr " + std::to_string(nr); });
   return BigI64(env, result);
 }
 
@@ -183,30 +209,91 @@ static Napi::Value InjectSyscalls(const Napi::CallbackInfo& info) {
     if (one.Length() < 1 || one.Length() > 7) ThrowErrno(env, EINVAL, Call("injectSyscalls call", i));
     for (uint32_t j = 0; j < one.Length(); j++) calls[i * 7 + j] = U64(one.Get(j));
   }
-  bool park = info.Length() > 3 && !info[3].IsUndefined() ? info[3].ToBoolean().Value() : true;
-  user_regs_struct saved;
-  if (ptrace(PTRACE_GETREGS, pid, 0, &saved) == -1) ThrowErrno(env, errno, Call("ptrace(PTRACE_GETREGS)", pid));
-  std::vector<Deferred> deferred;
   auto results = Napi::BigInt64Array::New(env, list.Length());
-  InjectError failure{0, nullptr};
   uint32_t at = 0;
-  try {
+  Guarded(env, pid, ParkArg(info, 3), [&](const user_regs_struct& saved, std::vector<Deferred>& deferred) {
     for (; at < list.Length(); at++) results[at] = Run(pid, saved, ip, calls[at * 7], &calls[at * 7 + 1], deferred);
-  } catch (const InjectError& e) {
-    failure = e;
-  }
-  int restoreErr = ptrace(PTRACE_SETREGS, pid, 0, &saved) == -1 ? errno : 0;
-  for (const Deferred& d : deferred) Requeue(pid, d);
-  if (!restoreErr && park) restoreErr = Park(pid);
-  if (failure.what)
-    ThrowErrno(env, failure.err, std::string(failure.what) + "(" + std::to_string(pid) + ", call " + std::to_string(at) + ", nr " + std::to_string(calls[at * 7]) + ")");
-  if (restoreErr) ThrowErrno(env, restoreErr, Call("ptrace(PTRACE_SETREGS)", pid));
+  }, [&] { return "call " + std::to_string(at) + ", nr " + std::to_string(calls[at * 7]); });
   return results;
+}
+
+// The syscall runner: code that the parasite (src/kernel/parasite.ts) copies into the
+// target. rbx points to a table (a count, then per call nr and six arguments, 8 bytes each),
+// r12 to where each raw rax goes (8 bytes each); it runs them in order and stops at int3.
+// No stack, no absolute address: it runs wherever it is copied.
+asm(R"(
+  .pushsection .rodata
+  .globl criu_syscall_runner
+criu_syscall_runner:
+  mov (%rbx), %r13
+  lea 8(%rbx), %r14
+1:
+  test %r13, %r13
+  jz 2f
+  mov 0(%r14), %rax
+  mov 8(%r14), %rdi
+  mov 16(%r14), %rsi
+  mov 24(%r14), %rdx
+  mov 32(%r14), %r10
+  mov 40(%r14), %r8
+  mov 48(%r14), %r9
+  syscall
+  mov %rax, (%r12)
+  add $8, %r12
+  add $56, %r14
+  dec %r13
+  jmp 1b
+2:
+  int3
+  .globl criu_syscall_runner_end
+criu_syscall_runner_end:
+  .popsection
+)");
+extern "C" const unsigned char criu_syscall_runner[], criu_syscall_runner_end[];
+
+// syscallRunner() -> Buffer: the runner's machine code.
+static Napi::Value SyscallRunner(const Napi::CallbackInfo& info) {
+  return Napi::Buffer<uint8_t>::Copy(info.Env(), criu_syscall_runner, criu_syscall_runner_end - criu_syscall_runner);
+}
+
+// runInjected(tid, entry, trapIp, rbx, r12, park = true): runs the target's code from entry
+// (PTRACE_CONT) with rbx and r12 set, until its SIGTRAP at trapIp (just past an int3). The
+// thread's other registers are those it was stopped with; its stack is not touched. Signals
+// that arrive meanwhile are held back as during a step; a fault throws EFAULT.
+static Napi::Value RunInjected(const Napi::CallbackInfo& info) {
+  RequireArgs(info, 5, "runInjected");
+  int pid = I32(info[0]);
+  uint64_t v[4];  // entry, trapIp, rbx, r12
+  for (int i = 0; i < 4; i++) v[i] = U64(info[1 + i]);
+  const uint64_t entry = v[0], trapIp = v[1], rbx = v[2], r12 = v[3];
+  Napi::Env env = info.Env();
+  Guarded(env, pid, ParkArg(info, 5), [&](const user_regs_struct& saved, std::vector<Deferred>& deferred) {
+    user_regs_struct r = saved;
+    r.rip = entry;
+    r.rbx = rbx;
+    r.r12 = r12;
+    r.orig_rax = (unsigned long long)-1;
+    if (ptrace(PTRACE_SETREGS, pid, 0, &r) == -1) throw InjectError{errno, "ptrace(PTRACE_SETREGS)"};
+    for (int stops = 0;; stops++) {
+      if (stops > 64) throw InjectError{EAGAIN, "injected code did not reach its trap"};
+      user_regs_struct now;
+      int sig = NextSignalStop(pid, PTRACE_CONT, now);
+      if (sig == SIGTRAP && now.rip == trapIp) return;
+      // Ours only if the kernel raised it (si_code > 0) in the code we run; a signal sent to the
+      // thread meanwhile (kill -SEGV) stays pending for it like any other.
+      Deferred d = TakeSignal(pid, sig);
+      if (IsFault(sig) && d.haveInfo && d.info.si_code > 0 && now.rip >= entry && now.rip < trapIp) throw InjectError{EFAULT, "injected code faulted"};
+      deferred.push_back(d);
+    }
+  }, [&] { return "code at " + std::to_string(entry); });
+  return env.Undefined();
 }
 
 void InitInject(Napi::Env env, Napi::Object exports) {
   exports.Set("injectSyscall", Napi::Function::New(env, InjectSyscall, "injectSyscall"));
   exports.Set("injectSyscalls", Napi::Function::New(env, InjectSyscalls, "injectSyscalls"));
+  exports.Set("syscallRunner", Napi::Function::New(env, SyscallRunner, "syscallRunner"));
+  exports.Set("runInjected", Napi::Function::New(env, RunInjected, "runInjected"));
 }
 
 }  // namespace criu

@@ -6,9 +6,10 @@
 //   [parent: check the chain, take the tracking uffd from its tracker;
 //    a tracked chain: reserve page cache for the pages file (synced), pre-touch copy
 //    buffers, start the sync thread; a full collection of our own heap; TurboFan paused]
-//   freeze ─► layout (maps) ─► collect mm (brk) ─► [smaps read on the pool from here]
-//          ─► cores, process, timers (through a scratch page borrowed from the stack, or
-//          mapped and unmapped) ─► plan pages (written since the parent, or all present),
+//   freeze ─► layout (maps) ─► collect mm (brk), cores, process, timers (their getters run
+//          by a parasite, or stepped one by one; results in a scratch page borrowed from
+//          the stack, or mapped and unmapped) ─► [smaps read on the pool from here]
+//          ─► plan pages (written since the parent, or all present),
 //          and copy, compress, write them as the scan finds them (over a reservation, each
 //          write sent to the disk at once, flushed every 8 MiB) ─► files  [the pages' fsync
 //          runs] ─► VmFlags from smaps ─► metadata ─► pages file synced, its index
@@ -28,6 +29,7 @@ import { writePstree } from '../images/pstree.js';
 import { native } from '../kernel/native.js';
 import { readMaps, readSmaps, readSmapsAsync, type MapEntry } from '../kernel/procfs.js';
 import { Remote, findSyscallInsn, stackScratchAt } from '../kernel/remote.js';
+import { Parasite } from '../kernel/parasite.js';
 import { getReg } from '../kernel/regs.js';
 import { SIG } from '../kernel/syscalls.js';
 import { newInventory, openParent, writeInventory, type Parent } from './chain.js';
@@ -332,28 +334,48 @@ async function vmFlagsInto(pid: number, layout: Layout): Promise<void> {
  * after it wakes the process (the final dump of a tracked chain kills it, or lets it go).
  *
  * The scratch page is borrowed from the leader's stack below its pointer where it can be
- * (see stackScratchAt): then nothing of the collection takes the mm's lock for writing after
- * brk(0), and smaps (a walk of every page table, 15-30 ms of CPU for 4 GiB) starts right
- * there, on the pool, while the collection waits on the process's syscalls. Otherwise a page
- * is mapped, and smaps starts once it is gone. onLayoutFixed is where it starts.
+ * (see stackScratchAt), else mapped. The getters run through a parasite (see parasite.ts),
+ * else one step each. smaps (a walk of every page table, 15-30 ms of CPU for 4 GiB) starts
+ * once nothing of ours is mapped any more, on the pool: right after brk(0) when nothing is
+ * (the collection then waits on the process's syscalls beside it). onLayoutFixed is where.
  */
 async function collectState(ctx: DumpContext, pid: number, f: Frozen, layout: Layout, onLayoutFixed: () => void): Promise<State> {
   const remote = new Remote(pid, findSyscallInsn(pid, layout.maps));
   const collect = (scratch: number, afterBrk: () => void): State => {
     const mm = collectMm(pid, layout.vmas, remote);
     afterBrk();
-    const cores: Core[] = f.tids.map((tid) => collectThread(pid, tid, tid === pid ? remote : new Remote(tid, remote.syscallIp), scratch));
+    const cores: Core[] = f.tids.map((tid) => collectThread(pid, tid, tid === pid ? remote : remote.onThread(tid), scratch));
     cores[0]!.process = collectProcess(pid, remote, scratch, f.stoppedBy);
     return { cores, mm, timers: collectTimers(pid, remote, scratch) };
+  };
+  // With the parasite mapped the layout differs from the one read, so the layout is fixed
+  // (smaps may start) only once it is gone again: a collection of a few ms by then.
+  const viaParasite = (scratch: number, afterBrk: () => void): State => {
+    const p = Parasite.map(remote, pid);
+    if (typeof p === 'string') {
+      ctx.log.debug(`collect (pid ${pid}): syscalls stepped one at a time (no parasite: ${p})`);
+      return collect(scratch, afterBrk);
+    }
+    ctx.log.debug(`collect (pid ${pid}): parasite at 0x${p.base.toString(16)}`);
+    remote.parasite = p;
+    let st: State;
+    try {
+      st = collect(scratch, () => {});
+    } finally {
+      remote.parasite = undefined;
+      p.unmap(remote);
+    }
+    afterBrk();
+    return st;
   };
   return stage(ctx, 'collect', pid, () => {
     const onStack = stackScratchAt(layout.maps, Number(getReg(native.ptraceGetRegs(pid), 'rsp')), 4096);
     if (onStack !== undefined) {
       ctx.log.debug(`collect (pid ${pid}): scratch page borrowed from its stack at 0x${onStack.toString(16)}`);
-      return remote.withBorrowedScratch(pid, onStack, 4096, (scratch) => collect(scratch, onLayoutFixed));
+      return remote.withBorrowedScratch(pid, onStack, 4096, (scratch) => viaParasite(scratch, onLayoutFixed));
     }
     ctx.log.debug(`collect (pid ${pid}): scratch page mapped (no room below its stack pointer in [stack])`);
-    const st = remote.withScratch(4096, (scratch) => collect(scratch, () => {}));
+    const st = remote.withScratch(4096, (scratch) => viaParasite(scratch, () => {}));
     onLayoutFixed();
     return st;
   });

@@ -88,6 +88,10 @@ export interface NativeApi {
   injectSyscall(tid: number, syscallIp: Num, nr: number, args?: Num[], park?: boolean): bigint;
   /** Several in one stop, in order: each [nr, ...args]; raw rax of each (see inject.cc). */
   injectSyscalls(tid: number, syscallIp: Num, calls: Num[][], park?: boolean): BigInt64Array;
+  /** The syscall runner's machine code (see inject.cc and parasite.ts). */
+  syscallRunner(): Buffer;
+  /** Runs the thread from entry with rbx and r12 set until its SIGTRAP at trapIp; registers put back. */
+  runInjected(tid: number, entry: Num, trapIp: Num, rbx: Num, r12: Num, park?: boolean): void;
 
   /** ranges: [addr, len, addr, len, ...], filled contiguously from bufferOffset. */
   processVmReadv(pid: number, buffer: Buffer, bufferOffset: number, ranges: number[] | Float64Array): number;

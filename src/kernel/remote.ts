@@ -5,6 +5,7 @@ import { native } from './native.js';
 import { remoteErrno } from './errors.js';
 import { readMaps, type MapEntry } from './procfs.js';
 import { MAP, PROT, SYS } from './syscalls.js';
+import type { Parasite } from './parasite.js';
 
 const SYSCALL_INSN = Buffer.from([0x0f, 0x05]);
 
@@ -42,11 +43,21 @@ export class Remote {
    * live target unharmed (see native/inject.cc). A restore stub (PTRACE_O_EXITKILL: it dies
    * with us) does without, which halves the cost of a call.
    */
+  /** Set while a parasite is mapped in the process: callAll runs through it (see parasite.ts). */
+  parasite: Parasite | undefined;
+
   constructor(
     readonly tid: number,
     public syscallIp: number,
     readonly park = true,
   ) {}
+
+  /** The same for another thread of the process (its syscall address, parasite). */
+  onThread(tid: number): Remote {
+    const r = new Remote(tid, this.syscallIp, this.park);
+    r.parasite = this.parasite;
+    return r;
+  }
 
   static forThread(tid: number, pid: number = tid): Remote {
     return new Remote(tid, findSyscallInsn(pid));
@@ -66,11 +77,12 @@ export class Remote {
 
   /**
    * Several calls in one stop (one save of the registers, one park: about half the round
-   * trips of calling them one by one), in order; all run, then the first failure throws
-   * with its name. For getters, whose order does not matter once one fails.
+   * trips of calling them one by one; with a parasite, one continue for them all), in
+   * order; all run, then the first failure throws with its name. For getters, whose order
+   * does not matter once one fails.
    */
   callAll(calls: readonly RemoteCall[]): number[] {
-    const raw = native.injectSyscalls(this.tid, this.syscallIp, calls.map((c) => [c.nr, ...c.args]), this.park);
+    const raw = this.parasite ? this.parasite.run(this.tid, calls, this.park) : native.injectSyscalls(this.tid, this.syscallIp, calls.map((c) => [c.nr, ...c.args]), this.park);
     return calls.map((c, i) => {
       const r = raw[i]!;
       if (r < 0n && r >= -4095n) throw remoteErrno(Number(-r), `remote ${c.name}(${this.tid})`);

@@ -4,7 +4,9 @@
 import { closeSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { coreFile, type Core } from '../../src/images/core.js';
 import { mmFile } from '../../src/images/mm.js';
+import { execFileSync } from 'node:child_process';
 import { readMaps, readSmaps, readSmapsAsync } from '../../src/kernel/procfs.js';
 import { removeDir, runCli, tempDir } from '../helpers/cli.js';
 import { fixture } from '../helpers/fixtures.js';
@@ -99,6 +101,44 @@ describe('VmFlags in the image, and the layout after the dump', () => {
     expect(flagsSaved(images, t.pid)).toEqual(before);
     await waitAsleep(t.pid);
     expect(readFileSync(`/proc/${t.pid}/maps`, 'utf8')).toBe(maps);
+    t.kill('SIGTERM');
+    expect(await t.waitFor(/^(PASS|FAIL)/)).toBe('PASS');
+  });
+
+  it('the collection runs through a parasite, and where none can be mapped steps each syscall, saving the same state', async () => {
+    const t = await victim();
+    const images = tempDir();
+    cleanups.push(() => removeDir(images));
+    const maps = readFileSync(`/proc/${t.pid}/maps`, 'utf8');
+    const dumpTo = async (name: string) => {
+      const d = await runCli(['dump', '-t', String(t.pid), '-D', join(images, name), '--shell-job', '--leave-running', '-v3']);
+      expect(d.code, d.stderr).toBe(0);
+      await waitAsleep(t.pid);
+      return { stderr: d.stderr, core: JSON.parse(readFileSync(join(images, name, coreFile(t.pid)), 'utf8')) as Core };
+    };
+    const a = await dumpTo('parasite');
+    expect(a.stderr).toMatch(/parasite at 0x/);
+    expect(readFileSync(`/proc/${t.pid}/maps`, 'utf8')).toBe(maps); // gone again
+    // An address-space limit at its present size: the parasite's mmap fails (ENOMEM).
+    const vmKiB = Number(/VmSize:\s+(\d+)/.exec(readFileSync(`/proc/${t.pid}/status`, 'utf8'))![1]);
+    const hardAs = readFileSync(`/proc/${t.pid}/limits`, 'utf8').split('\n').find((l) => l.startsWith('Max address space'))!.slice(47).trim().split(/\s+/)[0]!;
+    execFileSync('prlimit', ['--pid', String(t.pid), `--as=${vmKiB * 1024}:${hardAs}`]);
+    let b;
+    try {
+      b = await dumpTo('stepped');
+    } finally {
+      execFileSync('prlimit', ['--pid', String(t.pid), `--as=${hardAs}:${hardAs}`]);
+    }
+    expect(b.stderr).toMatch(/no parasite: .*ENOMEM/);
+    const RLIMIT_AS = 9;
+    const state = (c: Core) => ({
+      ...c.process!,
+      rlimits: c.process!.rlimits.filter((r) => r.resource !== RLIMIT_AS),
+      sigaltstack: c.sigaltstack,
+      tidAddress: c.tidAddress,
+    });
+    expect(state(b.core)).toEqual(state(a.core));
+    expect(a.core.process!.sigactions.length).toBeGreaterThan(0);
     t.kill('SIGTERM');
     expect(await t.waitFor(/^(PASS|FAIL)/)).toBe('PASS');
   });

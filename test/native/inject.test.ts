@@ -3,6 +3,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { native } from '../../src/kernel/native.js';
 import { seizeAndStop, detach } from '../../src/kernel/ptrace.js';
 import { Remote, findSyscallInsn } from '../../src/kernel/remote.js';
+import { MAX_CALLS, Parasite } from '../../src/kernel/parasite.js';
+import { readMaps } from '../../src/kernel/procfs.js';
+import { readFileSync } from 'node:fs';
 import { getReg, getRegSigned } from '../../src/kernel/regs.js';
 import { ERESTART, MAP, PROT, PTRACE_O, SIG, SYS } from '../../src/kernel/syscalls.js';
 import { Procs, errCode, getRegs, inSyscall, wait } from './util.js';
@@ -129,6 +132,48 @@ describe('syscall injection', () => {
       { nr: SYS.close, name: 'close(9998)', args: [9998] },
     ];
     expect(() => r.callAll(calls)).toThrow(expect.objectContaining({ code: 'EBADF', syscall: `remote close(9999)(${pid})` }));
+  });
+
+  it('a parasite runs a table of syscalls in one continue, and leaves no mapping behind', () => {
+    const pid = procs.stub();
+    const maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
+    const before = getRegs(pid);
+    const r = Remote.forThread(pid);
+    const p = Parasite.map(r, pid);
+    if (typeof p === 'string') throw new Error(p);
+    // Code read-execute, never writable; the table's pages read-write.
+    const mine = readMaps(pid).filter((m) => m.start >= p.base && m.end <= p.base + p.length);
+    expect(mine.map((m) => m.perms)).toEqual(['r-xp', 'rw-p']);
+    // More calls than one run takes: split in two, in order.
+    const calls = Array.from({ length: MAX_CALLS + 3 }, (_, i) => (i % 3 === 1 ? { nr: SYS.close, name: 'close', args: [9999] } : { nr: SYS.getpid, name: 'getpid', args: [] }));
+    expect([...p.run(pid, calls)]).toEqual(calls.map((c) => (c.nr === SYS.close ? -9n : BigInt(pid))));
+    // callAll goes through it while it is set; a syscall that writes through a pointer works.
+    r.parasite = p;
+    expect(r.callAll([{ nr: SYS.gettid, name: 'gettid', args: [] }])).toEqual([pid]);
+    r.parasite = undefined;
+    expect(getRegs(pid)).toEqual(before);
+    p.unmap(r);
+    expect(readFileSync(`/proc/${pid}/maps`, 'utf8')).toBe(maps);
+    expect(r.call(SYS.getpid, 'getpid')).toBe(pid); // parked as after any injection
+  });
+
+  it('runInjected: a fault in the code is EFAULT, registers put back; a signal sent meanwhile stays pending', () => {
+    const pid = procs.stub();
+    const before = getRegs(pid);
+    const r = Remote.forThread(pid);
+    const p = Parasite.map(r, pid);
+    if (typeof p === 'string') throw new Error(p);
+    const trap = p.base + native.syscallRunner().length;
+    // rbx (the table) at an unmapped address: the first load faults.
+    expect(errCode(() => native.runInjected(pid, p.base, trap, 0x1000, p.base + 8192))).toBe('EFAULT');
+    expect(getRegs(pid)).toEqual(before);
+    // A SIGUSR1 queued before the run is delivered at the continue, held back, and queued again.
+    native.kill(pid, SIG.USR1);
+    expect([...p.run(pid, [{ nr: SYS.getpid, name: 'getpid', args: [] }])]).toEqual([BigInt(pid)]);
+    const info = native.ptracePeekSiginfo(pid, 0, 8, false);
+    expect(info.readInt32LE(0)).toBe(SIG.USR1);
+    expect(getRegs(pid)).toEqual(before);
+    p.unmap(r);
   });
 
   it('fails with ESRCH on a thread that is not traced', () => {
