@@ -129,9 +129,11 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     collectGarbage();
     // Nor any optimizing compile while it is frozen (see jit.ts).
     resumeOptimizer = pauseOptimizer();
+    // Frozen from the request to stop on (the first thread stops somewhere in the freeze
+    // stage; counting all of it errs on the long side).
+    const frozenAt = timer();
     // Kept as soon as it exists: whatever fails after this point must thaw it.
     await stage(ctx, 'freeze', pid, () => (tree = freezeTree(pid, log)));
-    const frozenAt = timer();
     const procs = live(tree);
     // The layout, then whatever takes the process's own syscalls (see collectState), then the
     // pages, which go to disk while the files are collected and the metadata written.

@@ -85,8 +85,8 @@ export async function preDump(opts: PreDumpOptions, log: Logger, fault?: string)
       // layout is read is new to the next pass (saved whole).
       await pool.warm(); // worker start-up before, not during, the freeze
       for (const p of untracked) {
+        const frozenAt = timer(); // from the request to stop on, as in dump.ts
         await stage(ctx, 'freeze', p.pid, () => frozen.push(freezeProcess(p.pid, log)));
-        const frozenAt = timer();
         // maps, not smaps: smaps walks every page table (~30 ms for 4 GiB), not while it is stopped.
         const maps = readMaps(p.pid);
         const made = await stage(ctx, 'track', p.pid, () => {
