@@ -6,7 +6,7 @@ import { PagesWriter } from '../images/pages.js';
 import type { Logger } from '../log.js';
 import type { ProgressFn } from '../progress.js';
 import { copyPages, ItemStream, type CopyStats } from './memory.js';
-import { planPass, type ParentPages, type PassPlan, type Tracking } from './plan.js';
+import { planPass, type ParentPages, type PassPlan, type ScanBuffers, type Tracking } from './plan.js';
 
 export interface PassStats {
   pagesScanned: number;
@@ -31,6 +31,8 @@ export interface PassInput {
   progress?: ProgressFn;
   /** A writer made ahead (see PagesWriter.reserve); else copyPlanned makes one. */
   writer?: PagesWriter;
+  /** Region buffers made ahead for the plan's scans (see planPass); else it makes them. */
+  scanBuffers?: ScanBuffers;
 }
 
 export function plan(i: PassInput): Promise<PassPlan> {
@@ -65,7 +67,7 @@ export interface Planning {
  */
 export function planStreamed(i: PassInput): Planning {
   const stream = new ItemStream();
-  const done = planPass(i.pid, i.vmas, i.tracking, i.parent, i.log, stream).then(
+  const done = planPass(i.pid, i.vmas, i.tracking, i.parent, i.log, stream, i.scanBuffers).then(
     (p) => {
       stream.end();
       return p;

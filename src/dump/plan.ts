@@ -13,7 +13,7 @@ import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { addr, type Vma } from '../images/mm.js';
 import { PAGE, RangeKind, firstRangeAfter, type PagemapIndex } from '../images/pagemap.js';
 import { hasCode } from '../kernel/native.js';
-import { openPagemap, scanFd, scanFdAsync, type PageRange } from '../kernel/pagemap.js';
+import { openPagemap, scanBuffer, scanFd, scanFdAsync, type PageRange } from '../kernel/pagemap.js';
 import { PAGE_IS, PM_SCAN } from '../kernel/syscalls.js';
 import type { Logger } from '../log.js';
 import { registerWp } from './tracking.js';
@@ -223,7 +223,7 @@ const SCAN_SLICE = 128 << 20;
  * slice's ranges go to onSlice in address order as soon as it and those before it are done.
  * CHECK_WPASYNC either way: an unregistered VMA fails with EPERM.
  */
-async function writtenIn(fd: number, start: number, end: number, rule: SaveRule, protect: boolean, onSlice: (written: PageRange[], s: number, e: number) => void): Promise<void> {
+async function writtenIn(fd: number, start: number, end: number, rule: SaveRule, protect: boolean, bufs: ScanBuffers, onSlice: (written: PageRange[], s: number, e: number) => void): Promise<void> {
   const flags = PM_SCAN.CHECK_WPASYNC | (protect ? PM_SCAN.WP_MATCHING : 0);
   const bounds: Array<[number, number]> = [];
   for (let s = start; s < end; s += SCAN_SLICE) bounds.push([s, Math.min(end, s + SCAN_SLICE)]);
@@ -231,7 +231,8 @@ async function writtenIn(fd: number, start: number, end: number, rule: SaveRule,
   const scan = (k: number) => {
     if (k >= bounds.length || k < started.length) return; // started in order: 0, 1, then k + 2
     const [s, e] = bounds[k]!;
-    started[k] = scanFdAsync(fd, { start: s, end: e, flags, categoryMask: PAGE_IS.WRITTEN, returnMask: writtenReturn(rule) });
+    // Two in flight, each on its buffer: scan k + 2 starts once scan k is done with it.
+    started[k] = scanFdAsync(fd, { start: s, end: e, flags, categoryMask: PAGE_IS.WRITTEN, returnMask: writtenReturn(rule), vec: bufs[k % 2] });
     started[k]!.catch(() => {}); // awaited below, or settled before we throw
   };
   try {
@@ -259,11 +260,17 @@ function mergeInto(items: Item[], parents: Array<{ start: number; end: number }>
   }
 }
 
+/** The two region buffers a pass's scans reuse (see ScanOptions.vec): two scans run at once. */
+export type ScanBuffers = [Buffer, Buffer];
+
+/** Scan buffers touched now: a final dump makes them before it freezes the process. */
+export const scanBuffers = (): ScanBuffers => [scanBuffer(), scanBuffer()];
+
 /**
  * The plan of one pass. With a sink, its items also go there as they are found, in address
  * order (the copy takes them from it while the rest is scanned).
  */
-export async function planPass(pid: number, vmas: Vma[], tracking: Tracking | undefined, parent: ParentPages | undefined, log: Logger, sink?: ItemStream): Promise<PassPlan> {
+export async function planPass(pid: number, vmas: Vma[], tracking: Tracking | undefined, parent: ParentPages | undefined, log: Logger, sink?: ItemStream, bufs: ScanBuffers = scanBuffers()): Promise<PassPlan> {
   const fd = openPagemap(pid);
   const plan: PassPlan = { items: [], pagesScanned: 0, pagesWritten: 0, notes: [] };
   let sent = 0;
@@ -274,7 +281,7 @@ export async function planPass(pid: number, vmas: Vma[], tracking: Tracking | un
   };
   const devices = swapDevices();
   const present = (v: Vma, s: number, e: number): PageRange[] => {
-    const found = scanFd(fd, { start: s, end: e, ...presence(saveRule(v), devices > 0) });
+    const found = scanFd(fd, { start: s, end: e, ...presence(saveRule(v), devices > 0), vec: bufs[0] });
     return devices > 0 ? realSwapped(pid, found, devices) : found;
   };
   const wpScan = (s: number, e: number): PageRange[] =>
@@ -284,6 +291,7 @@ export async function planPass(pid: number, vmas: Vma[], tracking: Tracking | un
       flags: PM_SCAN.WP_MATCHING | PM_SCAN.CHECK_WPASYNC,
       categoryMask: PAGE_IS.WRITTEN,
       returnMask: PAGE_IS.WRITTEN,
+      vec: bufs[0],
     });
   try {
     for (const v of vmas) {
@@ -311,7 +319,7 @@ export async function planPass(pid: number, vmas: Vma[], tracking: Tracking | un
         let scanned = 0;
         let writtenPages = 0;
         try {
-          await writtenIn(fd, start, end, rule, !tracking.final, (written, s, e) => {
+          await writtenIn(fd, start, end, rule, !tracking.final, bufs, (written, s, e) => {
             scanned += (e - s) / PAGE;
             writtenPages += written.reduce((n, r) => n + (r.end - r.start) / PAGE, 0);
             const held = dataOf(written, rule, devices > 0);

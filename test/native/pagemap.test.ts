@@ -3,7 +3,7 @@
 import { closeSync, openSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { native } from '../../src/kernel/native.js';
-import { openPagemap, scanFd, scanFdAsync } from '../../src/kernel/pagemap.js';
+import { openPagemap, scanBuffer, scanFd, scanFdAsync } from '../../src/kernel/pagemap.js';
 import { readMaps } from '../../src/kernel/procfs.js';
 import { PAGE_IS, PM_SCAN } from '../../src/kernel/syscalls.js';
 import { PAGE, Procs, errCode } from './util.js';
@@ -111,6 +111,11 @@ describe('PAGEMAP_SCAN', () => {
     expect(await m.cmd(`z ${(m.buf + 7 * PAGE).toString(16)} ${3 * PAGE}`)).toBe('0');
     const present = { start: m.buf, end: m.buf + m.bufPages * PAGE, categoryMask: PAGE_IS.PRESENT, returnMask: PAGE_IS.PRESENT };
     expect(await scanFdAsync(pm, { ...present, batch: 1 })).toEqual(scanFd(pm, present));
+    // A caller's buffer (its length sets the batch), reused scan after scan, gives the same.
+    const reused = scanBuffer(2);
+    expect(scanFd(pm, { ...present, vec: reused })).toEqual(scanFd(pm, present));
+    expect(await scanFdAsync(pm, { ...present, vec: reused })).toEqual(scanFd(pm, present));
+    expect(scanFd(pm, { ...present, start: m.buf + 8 * PAGE, vec: reused })).toEqual([{ start: m.buf + 10 * PAGE, end: m.buf + 256 * PAGE, categories: PAGE_IS.PRESENT }]);
     expect(scanFd(pm, present).map((r) => [(r.start - m.buf) / PAGE, (r.end - m.buf) / PAGE])).toEqual([
       [0, 7],
       [10, 256],
