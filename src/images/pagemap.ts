@@ -69,8 +69,17 @@ function read64(buf: Buffer, o: number): number {
   return buf.readUInt32LE(o) + buf.readUInt32LE(o + 4) * 0x100000000;
 }
 
-export function encodePagemap(ix: PagemapIndex): Buffer {
-  const buf = Buffer.alloc(HEADER_SIZE + ix.ranges.length * RANGE_SIZE + ix.frames.length * FRAME_SIZE);
+/** Bytes of the encoded index. */
+export const pagemapSize = (nrRanges: number, nrFrames: number) => HEADER_SIZE + nrRanges * RANGE_SIZE + nrFrames * FRAME_SIZE;
+
+/**
+ * The index file's bytes; in `into` if it is large enough (every byte is written: memory
+ * touched ahead, as a final dump's writer keeps one, spares the page faults of fresh
+ * memory while the process is frozen, about 2 ms for 20k ranges on this VM).
+ */
+export function encodePagemap(ix: PagemapIndex, into?: Buffer): Buffer {
+  const size = pagemapSize(ix.ranges.length, ix.frames.length);
+  const buf = into && into.length >= size && into.byteOffset % 4 === 0 ? into.subarray(0, size) : Buffer.alloc(size);
   buf.write(MAGIC, 0, 'latin1');
   buf.writeUInt32LE(PAGEMAP_VERSION, 8);
   buf.writeUInt32LE(PAGE, 12);
@@ -93,6 +102,7 @@ export function encodePagemap(ix: PagemapIndex): Buffer {
     put64(w, r.start);
     put64(w + 2, r.nrPages);
     u32[w + 4] = r.kind;
+    u32[w + 5] = 0;
     put64(w + 6, r.streamOff);
     w += RANGE_SIZE / 4;
   }

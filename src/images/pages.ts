@@ -7,7 +7,7 @@ import { crc32 } from './crc32.js';
 import type { CompressPool, CompressedBatch } from './compress-pool.js';
 import { ImageError } from './errors.js';
 import { createImageFile, fsyncAsync, writeAll, writeImageFile, type DeferredSyncs } from './io.js';
-import { decodePagemap, encodePagemap, PAGE, RangeKind, type FrameEntry, type PagemapIndex, type PageRangeEntry } from './pagemap.js';
+import { decodePagemap, encodePagemap, PAGE, pagemapSize, RangeKind, type FrameEntry, type PagemapIndex, type PageRangeEntry } from './pagemap.js';
 import { sourceOf, type ImageFile, type SetLocation } from './source.js';
 import { zstd } from './zstd.js';
 import { native } from '../kernel/native.js';
@@ -28,6 +28,8 @@ const ftruncateAsync = promisify(ftruncate);
 const WRITEBACK_EVERY = 32 << 20;
 /** The same over a reservation, on a SyncThread (see writeBack). */
 const EARLY_SYNC_EVERY = 8 << 20;
+/** The most index memory a reservation makes ahead; a larger index takes fresh memory. */
+const MAX_INDEX_MEMORY = 8 << 20;
 
 export interface WriterStats {
   rawBytes: number;
@@ -60,6 +62,8 @@ export class PagesWriter {
   private closed = false;
   /** File bytes written ahead as zeros (see reserve). */
   private reserved = 0;
+  /** Memory for the index, made with the reservation (see encodePagemap's `into`). */
+  private indexMemory: Buffer | undefined;
   /** Where the flushes during a reserved copy run, and the one under way (see writeBack). */
   private syncThread: SyncThread | undefined;
   private early: Promise<void> | undefined;
@@ -88,6 +92,10 @@ export class PagesWriter {
     const zeros = Buffer.alloc(Math.min(bytes, 1 << 20));
     for (let off = this.reserved; off < bytes; off += zeros.length) writeAll(this.fd, zeros.subarray(0, Math.min(zeros.length, bytes - off)), off);
     this.reserved = Math.max(this.reserved, bytes);
+    // And the index's memory, touched now (see encodePagemap): at most a range of data and
+    // one of parent per page, a frame per frameRawSize.
+    const pages = Math.ceil(bytes / PAGE);
+    this.indexMemory = Buffer.alloc(Math.min(pagemapSize(2 * pages + 2, Math.ceil(bytes / this.frameRawSize) + 1), MAX_INDEX_MEMORY)).fill(0);
     // On disk now, blocks allocated: a flush while frozen then writes only the frames (not
     // the zeros ahead of them) and commits no allocation.
     fdatasyncSync(this.fd);
@@ -268,7 +276,7 @@ export class PagesWriter {
         pagesBytes: this.fileOff,
         rawBytes: this.stream,
       };
-      writeImageFile(this.dir, pagemapFile(this.pid), encodePagemap(index), syncs);
+      writeImageFile(this.dir, pagemapFile(this.pid), encodePagemap(index, this.indexMemory), syncs);
     } finally {
       // Closed only once its fsyncs are over, even if the index failed: the fd stays ours until then.
       try {

@@ -104,6 +104,21 @@ describe('stored page frames (compression level 0)', () => {
     expect(() => decodePagemap(encodePagemap(sized), 'pm').frameAt!(0)).toThrow(/frame 0: stored, but/);
   });
 
+  it('an index encoded into memory given ahead, even full of old bytes, is the same bytes', async () => {
+    const dir = await writeSet(0, pages());
+    const ix = decodePagemap(readFileSync(join(dir, pagemapFile(PID))), 'x');
+    const fresh = encodePagemap(ix);
+    const memory = Buffer.alloc(fresh.length + 100, 0xa5);
+    const into = encodePagemap(ix, memory);
+    expect(into.buffer).toBe(memory.buffer); // written in place
+    expect(into.equals(fresh)).toBe(true);
+    // Too small: fresh memory instead, and the same bytes again.
+    const small = Buffer.alloc(64, 0xa5);
+    const got = encodePagemap(ix, small);
+    expect(got.buffer).not.toBe(small.buffer);
+    expect(got.equals(fresh)).toBe(true);
+  });
+
   it('a version 1 index (no flags) still reads; flags in it are refused', async () => {
     const dir = await writeSet(3, pages());
     const b = Buffer.from(readFileSync(join(dir, pagemapFile(PID))));
