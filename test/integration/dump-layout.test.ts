@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { readMaps, readSmaps, readSmapsAsync } from '../../src/kernel/procfs.js';
 import { removeDir, runCli, tempDir } from '../helpers/cli.js';
 import { fixture } from '../helpers/fixtures.js';
-import { waitAsleep } from '../helpers/process-state.js';
+import { procState, waitAsleep } from '../helpers/process-state.js';
 import { startTarget, type Target } from '../helpers/target.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -139,6 +139,31 @@ describe('VmFlags in the image, and the layout after the dump', () => {
     });
     expect(state(b.core)).toEqual(state(a.core));
     expect(a.core.process!.sigactions.length).toBeGreaterThan(0);
+    t.kill('SIGTERM');
+    expect(await t.waitFor(/^(PASS|FAIL)/)).toBe('PASS');
+  });
+
+  it('a stopped process (SIGSTOP) stays stopped after a --leave-running dump, and continues on SIGCONT', async () => {
+    // The parasite continues the thread (PTRACE_CONT) where a step did not: the group stop
+    // must survive it.
+    const t = await victim();
+    const images = tempDir();
+    cleanups.push(() => removeDir(images));
+    t.kill('SIGSTOP');
+    const stopped = async () => {
+      for (let i = 0; i < 200 && procState(t.pid)?.state !== 'T'; i++) await new Promise((r) => setTimeout(r, 5));
+      return procState(t.pid);
+    };
+    expect((await stopped())?.state).toBe('T');
+    const d = await runCli(['dump', '-t', String(t.pid), '-D', images, '--shell-job', '--leave-running', '-v3']);
+    expect(d.code, d.stderr).toBe(0);
+    expect(d.stderr).toMatch(/parasite at 0x/);
+    const core = JSON.parse(readFileSync(join(images, coreFile(t.pid)), 'utf8')) as Core;
+    expect(core.process!.stoppedBy).toBe(19); // SIGSTOP, recorded
+    await new Promise((r) => setTimeout(r, 100)); // time to run, were it let go
+    expect(await stopped()).toMatchObject({ state: 'T', tracerPid: 0 });
+    t.kill('SIGCONT');
+    await waitAsleep(t.pid);
     t.kill('SIGTERM');
     expect(await t.waitFor(/^(PASS|FAIL)/)).toBe('PASS');
   });
