@@ -20,7 +20,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -141,14 +140,12 @@ static int Park(int pid) {
   return EAGAIN;
 }
 
-// What an injection ran, for an error message: "(tid, nr 12)".
-using Describe = std::string;
-
 // Saves the thread's registers, runs `body` (which may throw InjectError), then puts the
 // registers back, queues again the signals taken meanwhile and parks the thread, even after
-// a failure, so the caller can still detach cleanly; then throws the failure, if any.
-template <typename Body>
-static void Guarded(Napi::Env env, int pid, bool park, Body body, const std::function<Describe()>& describe) {
+// a failure, so the caller can still detach cleanly; then throws the failure, if any,
+// with `describe()` (what ran: "nr 12", "call 3, nr 13") in its message.
+template <typename Body, typename Describe>
+static void Guarded(Napi::Env env, int pid, bool park, Body body, Describe describe) {
   user_regs_struct saved;
   if (ptrace(PTRACE_GETREGS, pid, 0, &saved) == -1) ThrowErrno(env, errno, Call("ptrace(PTRACE_GETREGS)", pid));
   std::vector<Deferred> deferred;

@@ -120,10 +120,12 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     // Worker start-up, and the first touch of the copy buffers and of the page cache the
     // final dump of a tracked chain will write (see PagesWriter.reserve), before the freeze.
     await pool.warm(uffds.size ? [{ size: COPY_CHUNK, count: 8 }, { size: batchBytes(), count: 2 }] : []);
-    if (uffds.size) syncThread = await SyncThread.start();
-    // Also the scans' region buffers (a tracked chain's final scan walks in 53 slices for
-    // 4 GiB, each needing one: fresh, they cost 8-17 ms while frozen).
-    if (uffds.size) scans = scanBuffers();
+    if (uffds.size) {
+      syncThread = await SyncThread.start();
+      // Also the scans' region buffers (a tracked chain's final scan walks in 53 slices for
+      // 4 GiB, each needing one: fresh, they cost 8-17 ms while frozen).
+      scans = scanBuffers();
+    }
     for (const tpid of uffds.keys()) {
       const w = new PagesWriter(dir, tpid, pool);
       writers.set(tpid, w);

@@ -18,6 +18,8 @@ const PAGE = 4096;
 /** A table entry: nr and six arguments, 8 bytes each. */
 const ENTRY = 56;
 const TABLE_PAGES = 2;
+/** The whole mapping: the code page, then the table pages. */
+const LENGTH = (1 + TABLE_PAGES) * PAGE;
 /** Calls per run: the count, the entries and a result each fit the table pages. */
 export const MAX_CALLS = Math.floor((TABLE_PAGES * PAGE - 8) / (ENTRY + 8));
 
@@ -31,9 +33,8 @@ export class Parasite {
     private readonly codeLen: number,
   ) {}
 
-  get length(): number {
-    return (1 + TABLE_PAGES) * PAGE;
-  }
+  /** Bytes mapped from base. */
+  readonly length = LENGTH;
 
   /**
    * Maps the runner into pid through remote (a thread of pid, stopped). Where the process or
@@ -44,7 +45,7 @@ export class Parasite {
     const code = native.syscallRunner();
     let base: number;
     try {
-      base = remote.mmap(0, (1 + TABLE_PAGES) * PAGE, PROT.READ | PROT.EXEC, MAP.PRIVATE | MAP.ANONYMOUS);
+      base = remote.mmap(0, LENGTH, PROT.READ | PROT.EXEC, MAP.PRIVATE | MAP.ANONYMOUS);
     } catch (e) {
       return (e as Error).message;
     }
@@ -59,7 +60,7 @@ export class Parasite {
       remote.call(SYS.mprotect, 'mprotect', base + PAGE, TABLE_PAGES * PAGE, PROT.READ | PROT.WRITE);
       return new Parasite(pid, base, code.length);
     } catch (e) {
-      remote.munmap(base, (1 + TABLE_PAGES) * PAGE);
+      remote.munmap(base, LENGTH);
       return (e as Error).message;
     }
   }

@@ -65,21 +65,34 @@ async function victim(): Promise<Target> {
   return t;
 }
 
+const savedCore = (dir: string, pid: number) => JSON.parse(readFileSync(join(dir, coreFile(pid)), 'utf8')) as Core;
+
+/** A fresh images directory, removed after the test. */
+function imagesDir(): string {
+  const dir = tempDir();
+  cleanups.push(() => removeDir(dir));
+  return dir;
+}
+
+/** dump --leave-running -v3 of pid into dir, which must succeed; its stderr once pid sleeps again untraced. */
+async function dumpLeaveRunning(pid: number, dir: string, wake = true): Promise<string> {
+  const d = await runCli(['dump', '-t', String(pid), '-D', dir, '--shell-job', '--leave-running', '-v3']);
+  expect(d.code, d.stderr).toBe(0);
+  if (wake) await waitAsleep(pid);
+  return d.stderr;
+}
+
 describe('VmFlags in the image, and the layout after the dump', () => {
   it('a dump --leave-running saves every VMA with the flags smaps shows, and leaves the maps as they were', async () => {
     const t = await victim();
-    const images = tempDir();
-    cleanups.push(() => removeDir(images));
+    const images = imagesDir();
     const maps = readFileSync(`/proc/${t.pid}/maps`, 'utf8');
     const before = flagsNow(t.pid);
     const stackVma = markedStack(t.pid);
     const stack = bytesAt(t.pid, stackVma);
     expect([...before.values()].some((f) => / hg( |$)/.test(f) || / mr /.test(f))).toBe(true); // flags worth checking
-    const d = await runCli(['dump', '-t', String(t.pid), '-D', images, '--shell-job', '--leave-running', '-v3']);
-    expect(d.code, d.stderr).toBe(0);
-    expect(d.stderr).toMatch(/scratch page borrowed from its stack/);
+    expect(await dumpLeaveRunning(t.pid, images)).toMatch(/scratch page borrowed from its stack/);
     expect(flagsSaved(images, t.pid)).toEqual(before);
-    await waitAsleep(t.pid);
     expect(readFileSync(`/proc/${t.pid}/maps`, 'utf8')).toBe(maps); // no scratch page left behind
     expect(bytesAt(t.pid, stackVma).equals(stack)).toBe(true); // and the borrowed one is as it was
     t.kill('SIGTERM');
@@ -91,15 +104,11 @@ describe('VmFlags in the image, and the layout after the dump', () => {
     cleanups.push(() => t.stop());
     await t.waitFor(/^ready$/);
     await waitAsleep(t.pid);
-    const images = tempDir();
-    cleanups.push(() => removeDir(images));
+    const images = imagesDir();
     const maps = readFileSync(`/proc/${t.pid}/maps`, 'utf8');
     const before = flagsNow(t.pid);
-    const d = await runCli(['dump', '-t', String(t.pid), '-D', images, '--shell-job', '--leave-running', '-v3']);
-    expect(d.code, d.stderr).toBe(0);
-    expect(d.stderr).toMatch(/scratch page mapped/);
+    expect(await dumpLeaveRunning(t.pid, images)).toMatch(/scratch page mapped/);
     expect(flagsSaved(images, t.pid)).toEqual(before);
-    await waitAsleep(t.pid);
     expect(readFileSync(`/proc/${t.pid}/maps`, 'utf8')).toBe(maps);
     t.kill('SIGTERM');
     expect(await t.waitFor(/^(PASS|FAIL)/)).toBe('PASS');
@@ -107,14 +116,11 @@ describe('VmFlags in the image, and the layout after the dump', () => {
 
   it('the collection runs through a parasite, and where none can be mapped steps each syscall, saving the same state', async () => {
     const t = await victim();
-    const images = tempDir();
-    cleanups.push(() => removeDir(images));
+    const images = imagesDir();
     const maps = readFileSync(`/proc/${t.pid}/maps`, 'utf8');
     const dumpTo = async (name: string) => {
-      const d = await runCli(['dump', '-t', String(t.pid), '-D', join(images, name), '--shell-job', '--leave-running', '-v3']);
-      expect(d.code, d.stderr).toBe(0);
-      await waitAsleep(t.pid);
-      return { stderr: d.stderr, core: JSON.parse(readFileSync(join(images, name, coreFile(t.pid)), 'utf8')) as Core };
+      const stderr = await dumpLeaveRunning(t.pid, join(images, name));
+      return { stderr, core: savedCore(join(images, name), t.pid) };
     };
     const a = await dumpTo('parasite');
     expect(a.stderr).toMatch(/parasite at 0x/);
@@ -147,19 +153,15 @@ describe('VmFlags in the image, and the layout after the dump', () => {
     // The parasite continues the thread (PTRACE_CONT) where a step did not: the group stop
     // must survive it.
     const t = await victim();
-    const images = tempDir();
-    cleanups.push(() => removeDir(images));
+    const images = imagesDir();
     t.kill('SIGSTOP');
     const stopped = async () => {
       for (let i = 0; i < 200 && procState(t.pid)?.state !== 'T'; i++) await new Promise((r) => setTimeout(r, 5));
       return procState(t.pid);
     };
     expect((await stopped())?.state).toBe('T');
-    const d = await runCli(['dump', '-t', String(t.pid), '-D', images, '--shell-job', '--leave-running', '-v3']);
-    expect(d.code, d.stderr).toBe(0);
-    expect(d.stderr).toMatch(/parasite at 0x/);
-    const core = JSON.parse(readFileSync(join(images, coreFile(t.pid)), 'utf8')) as Core;
-    expect(core.process!.stoppedBy).toBe(19); // SIGSTOP, recorded
+    expect(await dumpLeaveRunning(t.pid, images, false)).toMatch(/parasite at 0x/); // stays stopped: no waiting for sleep
+    expect(savedCore(images, t.pid).process!.stoppedBy).toBe(19); // SIGSTOP, recorded
     await new Promise((r) => setTimeout(r, 100)); // time to run, were it let go
     expect(await stopped()).toMatchObject({ state: 'T', tracerPid: 0 });
     t.kill('SIGCONT');
@@ -170,8 +172,7 @@ describe('VmFlags in the image, and the layout after the dump', () => {
 
   it('the final dump of a tracked chain does too (its scan tells registration by EPERM, not by VmFlags)', async () => {
     const t = await victim();
-    const images = tempDir();
-    cleanups.push(() => removeDir(images));
+    const images = imagesDir();
     const p = await runCli(['pre-dump', '-t', String(t.pid), '-D', join(images, '1')]);
     expect(p.code, p.stderr).toBe(0);
     await waitAsleep(t.pid);
