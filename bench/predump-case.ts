@@ -129,7 +129,16 @@ export interface PredumpCaseResult {
   pctPerSec: number;
   victimPages: number;
   passes: PassResult[];
-  final: { frozenMs: number; wallMs: number; pagesWritten: number; pagesSaved: number; pagesInParent: number; stats: Record<string, number> };
+  final: {
+    /** Killed by the dump (frozen until its set was on disk), or let go once copied (--leave-running). */
+    killed: boolean;
+    frozenMs: number;
+    wallMs: number;
+    pagesWritten: number;
+    pagesSaved: number;
+    pagesInParent: number;
+    stats: Record<string, number>;
+  };
   storesUntracked: StoreRate;
   storesTracked: StoreRate;
   /** 1 - tracked / untracked, in stores per CPU second. */
@@ -144,6 +153,8 @@ export interface CaseOptions {
   finalLevel?: number | undefined;
   imagesDir: string;
   log: Logger;
+  /** The final dump kills the victim (a migration's last step) instead of --leave-running. */
+  kill?: boolean;
 }
 
 /** Runs the chain on a live victim at `pct`; leaves the victim running, untracked. */
@@ -181,7 +192,7 @@ export async function runPredumpCase(v: PredumpVictim, pct: number, o: CaseOptio
       });
     }
     const t = performance.now();
-    const d = await dump({ pid: v.pid, imagesDir: join(o.imagesDir, 'final'), prevImagesDir: `../pre-${o.passes}`, leaveRunning: true, shellJob: true, trackMem: true, ...(o.finalLevel === undefined ? {} : { compressionLevel: o.finalLevel }) }, o.log);
+    const d = await dump({ pid: v.pid, imagesDir: join(o.imagesDir, 'final'), prevImagesDir: `../pre-${o.passes}`, leaveRunning: !o.kill, shellJob: true, trackMem: true, ...(o.finalLevel === undefined ? {} : { compressionLevel: o.finalLevel }) }, o.log);
     const wallMs = performance.now() - t;
     ended = true;
     const tracked = mean(passes.flatMap((p) => (p.storesAfter ? [p.storesAfter] : [])));
@@ -191,6 +202,7 @@ export async function runPredumpCase(v: PredumpVictim, pct: number, o: CaseOptio
       victimPages: v.bytes / 4096,
       passes,
       final: {
+        killed: d.killed,
         frozenMs: d.stats.frozenMs ?? 0,
         wallMs,
         pagesWritten: d.stats.pagesWritten ?? 0,

@@ -47,13 +47,14 @@ export function renderPredumpTables(r: PredumpBenchResult): string {
   out.push(
     table(
       'Final dump (--prev-images-dir the last pass) and the cost of tracking to the process',
-      ['size', 'write %/s', 'final frozen ms', 'final dirty %', 'final saved', 'pass-1 copy ms', 'Mstores/cpu-s untracked', 'tracked', 'slowdown', 'Mstores/s untracked', 'tracked', 'faults/s untracked', 'tracked'],
+      ['size', 'write %/s', 'final', 'final frozen ms', 'final dirty %', 'final saved', 'pass-1 copy ms', 'Mstores/cpu-s untracked', 'tracked', 'slowdown', 'Mstores/s untracked', 'tracked', 'faults/s untracked', 'tracked'],
       ok.map((c) => {
         const x = c.result!;
         const p1 = x.passes[0]!;
         return [
           size(c.bytes),
           String(c.pct),
+          x.final.killed ? 'killed' : 'left running',
           ms(x.final.frozenMs),
           ((x.final.pagesWritten * 4096 * 100) / c.bytes).toFixed(2),
           String(x.final.pagesSaved),
@@ -68,6 +69,8 @@ export function renderPredumpTables(r: PredumpBenchResult): string {
         ];
       }),
       [
+        'final: killed, frozen until its set is on disk (written and synced: only then may the process go); left running',
+        '  (--leave-running), let go once its state is copied (the pages in the page cache), before the set is written and synced.',
         'final dirty %: the pages written since the last pass, of the whole size (what the final dump has to save).',
         'pass-1 copy ms: scan + copy of the whole memory in the first pass, i.e. about what a dump without pre-dump keeps the process frozen for memory.',
         'Mstores/cpu-s: the victim\'s own 8-byte stores per second of its CPU time (tracking faults included, other load on the machine not),',

@@ -4,7 +4,8 @@
 // JSON with --json); writes bench/results/predump-latest.json.
 //
 //   npm run bench:predump -- [--sizes 1G,4G] [--rates 0.1,1,10] [--passes 3] [--interval 1000]
-//                            [--quick] [--json] [--dir DIR] [--out FILE] [--level 3] [--final-level N]
+//                            [--kill-rates 1] [--quick] [--json] [--dir DIR] [--out FILE] [--level 3]
+//                            [--final-level N]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -27,7 +28,7 @@ export interface PredumpBenchResult {
   /** What a syscall and a page fault cost here (older results lack it). */
   kernelCosts?: KernelCosts;
   options: { sizes: number[]; rates: number[]; passes: number; intervalMs: number; level: number; finalLevel?: number };
-  cases: Array<{ bytes: number; pct: number; victimFillMs?: number; result?: PredumpCaseResult; error?: string }>;
+  cases: Array<{ bytes: number; pct: number; kill?: boolean; victimFillMs?: number; result?: PredumpCaseResult; error?: string }>;
 }
 
 async function main(): Promise<void> {
@@ -35,6 +36,7 @@ async function main(): Promise<void> {
     options: {
       sizes: { type: 'string' },
       rates: { type: 'string' },
+      'kill-rates': { type: 'string', default: '1' },
       passes: { type: 'string', default: '3' },
       interval: { type: 'string' },
       quick: { type: 'boolean', default: false },
@@ -52,6 +54,7 @@ async function main(): Promise<void> {
         'usage: npm run bench:predump -- [options]',
         '  --sizes LIST     victim sizes (default 1G,4G; --quick 256M)',
         '  --rates LIST     % of the pages written per second (default 0.1,1,10)',
+        '  --kill-rates L   rates of one more chain per size whose final dump kills the victim (default 1; "" none)',
         '  --passes N       pre-dump passes before the final dump (default 3)',
         '  --interval MS    time between passes, also the store-rate sampling window (default 1000)',
         '  --quick          small victim, short intervals',
@@ -68,6 +71,7 @@ async function main(): Promise<void> {
   const quick = values.quick!;
   const sizes = (values.sizes ?? (quick ? '256M' : '1G,4G')).split(',').map(parseSize);
   const rates = (values.rates ?? '0.1,1,10').split(',').map(Number);
+  const killRates = values['kill-rates']!.split(',').filter((x) => x !== '').map(Number);
   const passes = Number(values.passes);
   const intervalMs = Number(values.interval ?? (quick ? 300 : 1000));
   const level = Number(values.level);
@@ -90,26 +94,35 @@ async function main(): Promise<void> {
   };
   try {
     for (const bytes of sizes) {
-      progress(`${bytes / MiB} MiB: starting the victim`);
-      // One victim per size: each rate's chain ends with dump --leave-running, then the rate changes.
-      const v = await startPredumpVictim(bytes / MiB, rates[0]!);
-      progress(`${bytes / MiB} MiB: filled in ${(v.fillMs / 1000).toFixed(1)} s`);
+      // One victim per size: each rate's chain ends with dump --leave-running, then the rate
+      // changes; the chains whose final dump kills it come last, each but the first on a new one.
+      const chains = [...rates.map((pct) => ({ pct, kill: false })), ...killRates.map((pct) => ({ pct, kill: true }))];
+      let v: Awaited<ReturnType<typeof startPredumpVictim>> | undefined;
       try {
-        for (const pct of rates) {
-          const c: PredumpBenchResult['cases'][number] = { bytes, pct, victimFillMs: v.fillMs };
+        for (const { pct, kill } of chains) {
+          if (!v) {
+            progress(`${bytes / MiB} MiB: starting the victim`);
+            v = await startPredumpVictim(bytes / MiB, pct);
+            progress(`${bytes / MiB} MiB: filled in ${(v.fillMs / 1000).toFixed(1)} s`);
+          }
+          const c: PredumpBenchResult['cases'][number] = { bytes, pct, ...(kill ? { kill } : {}), victimFillMs: v.fillMs };
           result.cases.push(c);
-          progress(`${bytes / MiB} MiB at ${pct} %/s: ${passes} passes + final dump`);
+          progress(`${bytes / MiB} MiB at ${pct} %/s: ${passes} passes + final dump${kill ? ' (killing the victim)' : ''}`);
           try {
-            c.result = await runPredumpCase(v, pct, { passes, intervalMs, level, finalLevel, imagesDir: join(base, `${bytes / MiB}M-${pct}`), log });
+            c.result = await runPredumpCase(v, pct, { passes, intervalMs, level, finalLevel, imagesDir: join(base, `${bytes / MiB}M-${pct}${kill ? '-kill' : ''}`), log, kill });
             const f = c.result.final;
             progress(`  final dump frozen ${f.frozenMs.toFixed(1)} ms, ${f.pagesSaved} pages; slowdown ${(c.result.slowdown * 100).toFixed(1)} %`);
           } catch (e) {
             c.error = (e as Error).stack ?? String(e);
             progress(`  failed: ${c.error}`);
           }
+          if (kill) {
+            await v.target.stop(); // reaps it (killed by the dump, or not if it failed)
+            v = undefined;
+          }
         }
       } finally {
-        await v.target.stop();
+        await v?.target.stop();
       }
     }
   } finally {

@@ -12,8 +12,9 @@
 //          ─► plan pages (written since the parent, or all present),
 //          and copy, compress, write them as the scan finds them (over a reservation, each
 //          write sent to the disk at once, flushed every 8 MiB) ─► files  [the pages' fsync
-//          runs] ─► VmFlags from smaps ─► metadata ─► pages file synced, its index
-//          ─► inventory (the set is now complete) ─► end tracking ─► kill, or detach
+//          runs] ─► VmFlags from smaps ─► [--leave-running: detach] ─► metadata ─► pages
+//          file synced, its index ─► inventory (the set is now complete) ─► end tracking
+//          ─► kill
 import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { CriuError, inStage, throwIfAborted } from '../errors.js';
@@ -116,6 +117,17 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
   let done = false;
   let inventoryWritten = false;
   let complete = false;
+  let released = false;
+  /** Lets the processes go on (the dump succeeded with --leave-running, or failed). */
+  const release = () => {
+    released = true;
+    if (frozenAt) ctx.stats.frozenMs = frozenAt();
+    tcp?.release(); // before the thaw: in repair mode the process could not send
+    thawTree(tree);
+    resumeOptimizer?.();
+    if (tree.length) log.debug(`pid ${pid}: running again${ctx.stats.frozenMs === undefined ? '' : ` after ${ctx.stats.frozenMs.toFixed(1)} ms frozen`}`);
+  };
+  let frozenAt: (() => number) | undefined;
   try {
     // Worker start-up, and the first touch of the copy buffers and of the page cache the
     // final dump of a tracked chain will write (see PagesWriter.reserve), before the freeze.
@@ -137,7 +149,7 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     resumeOptimizer = pauseOptimizer();
     // Frozen from the request to stop on (the first thread stops somewhere in the freeze
     // stage; counting all of it errs on the long side).
-    const frozenAt = timer();
+    frozenAt = timer();
     // Kept as soon as it exists: whatever fails after this point must thaw it.
     await stage(ctx, 'freeze', pid, () => (tree = freezeTree(pid, log)));
     const procs = live(tree);
@@ -203,10 +215,18 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     const fileNotes = [...files.values()].flatMap((c) => c.notes);
     shareAcrossTree(procs.map((p) => ({ pid: p.pid, files: files.get(p.pid)!.files })), fileNotes);
 
+    // The last of what needs the process frozen: smaps's flags (read as it was at the freeze).
+    const tFlags = timer();
+    for (const p of procs) await stage(ctx, 'vmFlags', p.pid, () => vmFlagsInto(p.pid, layouts.get(p.pid)!));
+    ctx.stats.vmFlagsWaitMs = tFlags();
+    // --leave-running: everything of the process is ours now (its pages in the page cache,
+    // the rest in memory), so it runs on while the set is written and synced. A failure from
+    // here on fails the dump as before (no inventory), and the chain's tracking stays for a
+    // retry (the final scan protected nothing again). A killed process waits for the sync:
+    // it may only go once its image is safe.
+    if (opts.leaveRunning) release();
+
     await stage(ctx, 'write', pid, async () => {
-      const tFlags = timer();
-      for (const p of procs) await vmFlagsInto(p.pid, layouts.get(p.pid)!);
-      ctx.stats.vmFlagsWaitMs = tFlags();
       for (const p of procs) {
         const st = states.get(p.pid)!;
         const fl = files.get(p.pid)!;
@@ -236,8 +256,8 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
       const failed = settled.find((d) => d.status === 'rejected');
       if (failed) throw (failed as PromiseRejectedResult).reason;
       ctx.stats.syncMs = tSync();
-      // As of the inventory; the result's frozenMs runs on to the kill or thaw.
-      ctx.stats.frozenMs = frozenAt();
+      // As of the inventory; a killed process's frozenMs runs on to the kill.
+      ctx.stats.frozenMs ??= frozenAt!();
       ctx.stats.totalMs = total();
       // The inventory goes last: only a set that has one is complete.
       const options = { shellJob: !!opts.shellJob, leaveRunning: !!opts.leaveRunning, trackMem: !!opts.trackMem };
@@ -260,15 +280,11 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     uffds.clear();
     for (const info of trackingInfos) endTracking(info);
     complete = true; // from here on the set stands: the processes are about to be killed
-    ctx.stats.frozenMs = frozenAt();
-    if (opts.leaveRunning) {
-      tcp?.release();
-      thawTree(tree);
-    } else {
+    if (!opts.leaveRunning) {
+      ctx.stats.frozenMs = frozenAt();
       killTree(procs.map((p) => p.frozen), log);
       tcp?.closeKilled();
     }
-    resumeOptimizer();
     done = true;
     for (const info of trackingInfos) await waitTrackerGone(info);
     ctx.stats.totalMs = total();
@@ -281,9 +297,8 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     resumeOptimizer?.();
     await pool.close();
     for (const fd of uffds.values()) endTracking(undefined, fd); // our copies only: the trackers keep the chain
-    if (!done) tcp?.release(); // before the thaw: in repair mode the process could not send
+    if (!done && !released) release();
     if (!done && tree.length) {
-      thawTree(tree);
       log.warn(`dump of ${pid} failed; the process${tree.length > 1 ? 'es were' : ' was'} left running`);
     }
     // A failed dump leaves no set that looks complete: the process ran on after it.

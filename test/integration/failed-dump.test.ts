@@ -16,7 +16,7 @@ import { lineIn, procState, reapIfOurs, waitAsleep } from '../helpers/process-st
 import { startTarget, type Target } from '../helpers/target.js';
 
 const FAULT_ENV = 'CRIU_TS_FAULT';
-const DUMP_POINTS = ['freeze', 'layout', 'collect', 'files', 'mid-pages', 'pages', 'write', 'before-kill'] as const;
+const DUMP_POINTS = ['freeze', 'layout', 'collect', 'mid-pages', 'pages', 'files', 'vmFlags', 'write', 'before-kill'] as const;
 /** Points past which the set is complete (the fault comes after inventory.json is fsynced). */
 const SET_COMPLETE = new Set<string>(['write', 'before-kill']);
 const RESTORE_STAGES = ['stub', 'prepare', 'vmas', 'pages', 'mm', 'files', 'process', 'finish', 'resume'] as const;
@@ -97,6 +97,31 @@ describe.concurrent('a dump that fails or dies leaves the process running, unhar
       });
     }
   }
+});
+
+// --leave-running lets the process go once its state is all copied, before the set is
+// written and synced: a failure after that still leaves no set that looks complete.
+describe('a --leave-running dump that fails after letting the process go', () => {
+  it('leaves it running, unharmed, untraced, and no inventory', async () => {
+    const work = tempDir('criu-ts-faildump-r-');
+    const images = join(work, 'images');
+    const t = await startVictim(work);
+    try {
+      const r = await runCli(['dump', '-t', String(t.pid), '-D', images, '--shell-job', '-R', '-v4'], { [FAULT_ENV]: 'write:fail' });
+      expect([r.code, r.signal]).toEqual([1, null]);
+      const lines = errLines(r.stderr);
+      // Let go before the write stage, which then failed.
+      const released = lines.findIndex((l) => l.includes(`pid ${t.pid}: running again after`));
+      expect(released, r.stderr).toBeGreaterThan(-1);
+      expect(lines.findIndex((l) => /^criu-ts: write \(pid \d+\): fault injected at write$/.test(l))).toBeGreaterThan(released);
+      expect(lines).toContain(`criu-ts: Warn: dump of ${t.pid} failed; the process was left running`);
+      expect(existsSync(join(images, 'inventory.json'))).toBe(false);
+      await expectUnharmed(t);
+    } finally {
+      await t.stop();
+      removeDir(work);
+    }
+  });
 });
 
 // In-process (the API), a failure cannot hide behind the tracer's exit, which would release

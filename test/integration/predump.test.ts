@@ -140,9 +140,10 @@ describe('pre-dump chains', () => {
 
   it('a final dump that fails, before or after its scan, leaves the chain as it was: the retry saves only the changes and restores exactly', async () => {
     const { pid, dir, t } = await scribbleWithFirstPass();
-    const attempt = (sub: string, fault: string) => runCli(['dump', '-t', String(pid), '-D', join(dir, sub), '--prev-images-dir', '../1', '--shell-job'], { CRIU_TS_FAULT: fault });
-    for (const [sub, fault] of [['try1', 'files:fail'], ['try2', 'pages:fail']] as const) {
-      const r = await attempt(sub, fault);
+    const attempt = (sub: string, fault: string, more: string[]) => runCli(['dump', '-t', String(pid), '-D', join(dir, sub), '--prev-images-dir', '../1', '--shell-job', ...more], { CRIU_TS_FAULT: fault });
+    // The third fails after --leave-running let the process go on writing (before the sync).
+    for (const [sub, fault, more] of [['try1', 'files:fail', []], ['try2', 'pages:fail', []], ['try3', 'write:fail', ['-R']]] as const) {
+      const r = await attempt(sub, fault, [...more]);
       expect(r.code, r.stderr).toBe(1);
       expect(r.stderr).toMatch(/fault injected/);
       expect(r.stderr).not.toMatch(/tracking .*(lost|ended)/);
