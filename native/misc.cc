@@ -1,6 +1,7 @@
-// Small calls Node lacks: poll on raw fds (the lazy server's wait), the uapi constants the
-// TypeScript side needs, page size.
+// Small calls Node lacks: poll on raw fds (the lazy server's wait), perf_event_open (counting
+// a process's syscalls), the uapi constants the TypeScript side needs, page size.
 #include <poll.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -32,8 +33,20 @@ static Napi::Value Poll(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// perfEventOpen(attr, pid, cpu, groupFd, flags) -> fd; attr is a struct perf_event_attr
+// whose size field the caller set (the kernel reads that many bytes).
+static Napi::Value PerfEventOpen(const Napi::CallbackInfo& info) {
+  RequireArgs(info, 5, "perfEventOpen");
+  auto attr = BufferArg(info[0], "perfEventOpen");
+  int pid = I32(info[1]);
+  long fd = syscall(SYS_perf_event_open, attr.Data(), pid, I32(info[2]), I32(info[3]), (unsigned long)U64(info[4]));
+  if (fd == -1) ThrowErrno(info.Env(), errno, Call("perf_event_open", pid));
+  return Napi::Number::New(info.Env(), fd);
+}
+
 void InitMisc(Napi::Env env, Napi::Object exports) {
   exports.Set("poll", Napi::Function::New(env, Poll, "poll"));
+  exports.Set("perfEventOpen", Napi::Function::New(env, PerfEventOpen, "perfEventOpen"));
   auto c = Napi::Object::New(env);
   c.Set("PAGEMAP_SCAN", Napi::Number::New(env, (double)PAGEMAP_SCAN));
   c.Set("pageSize", Napi::Number::New(env, sysconf(_SC_PAGESIZE)));

@@ -5,7 +5,7 @@ import { stubPath } from '../kernel/native.js';
 import { silentLogger, type Logger } from '../log.js';
 import { pagemapScanProbe, processVmProbe, uffdEventsProbe, uffdMissingProbe, uffdWpAsyncProbe } from './memory-probes.js';
 import { runProbe, type Probe, type ProbeContext, type ProbeResult } from './probe.js';
-import { clone3SetTidProbe, pidfdGetfdProbe, prctlMmMapProbe, ptraceProbe, rseqProbe } from './process-probes.js';
+import { clone3SetTidProbe, pidfdGetfdProbe, prctlMmMapProbe, ptraceProbe, rseqProbe, syscallCountProbe } from './process-probes.js';
 import { zstdProbe } from './zstd-probe.js';
 import { networkLockProbe, tcpRepairProbe, timerIdsProbe, unixDiagProbe } from './fd-probes.js';
 
@@ -22,6 +22,7 @@ export const PROBES: readonly Probe[] = [
   clone3SetTidProbe,
   prctlMmMapProbe,
   rseqProbe,
+  syscallCountProbe,
   unixDiagProbe,
   timerIdsProbe,
   tcpRepairProbe,

@@ -1,10 +1,11 @@
 // Probes for what dump and restore do to processes and threads: ptrace and injection,
-// pidfd_getfd, clone3 with set_tid, PR_SET_MM_MAP and rseq.
+// pidfd_getfd, clone3 with set_tid, PR_SET_MM_MAP, rseq, and counting a process's syscalls.
 import { closeSync, fstatSync, readFileSync } from 'node:fs';
 import { native, hasCode } from '../kernel/native.js';
 import { waitInterrupted } from '../kernel/ptrace.js';
 import { readStat } from '../kernel/procfs.js';
 import { readRemote, writeRemote } from '../kernel/remote.js';
+import { SyscallCount } from '../kernel/syscall-count.js';
 import { O, PAGE_SIZE, PR, PR_SET_MM, PTRACE_O, SYS } from '../kernel/syscalls.js';
 import { killAndReap, ProbeMismatch, withStub, type Probe } from './probe.js';
 
@@ -174,4 +175,25 @@ export const rseqProbe: Probe = {
         return 'registered, read back and unregistered an rseq area in a stub';
       }),
     ),
+};
+
+export const syscallCountProbe: Probe = {
+  name: 'syscall-count',
+  title: "counting a child's madvise calls from outside (perf event on raw_syscalls:sys_enter, filtered)",
+  required: false,
+  affects: 'dump: VmFlags (smaps) read before the freeze instead of while frozen',
+  needs: ['SYS_ADMIN'],
+  run: (ctx) =>
+    withStub(ctx, ({ pid, remote }) => {
+      const c = SyscallCount.open(pid, [SYS.madvise]);
+      try {
+        remote.call(SYS.getpid, 'getpid');
+        remote.call(SYS.madvise, 'madvise', 0, 0, 0); // an empty range: 0, and counted
+        const n = c.read();
+        if (n !== 1) throw new ProbeMismatch(`counted ${n} madvise calls, expected 1 (and no getpid)`);
+      } finally {
+        c.close();
+      }
+      return 'an injected madvise counted, an injected getpid not';
+    }),
 };

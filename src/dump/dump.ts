@@ -17,7 +17,7 @@
 //          ─► kill
 import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { CriuError, inStage, throwIfAborted } from '../errors.js';
+import { inStage, throwIfAborted } from '../errors.js';
 import type { Logger } from '../log.js';
 import { CompressPool } from '../images/compress-pool.js';
 import { writeCore, type Core } from '../images/core.js';
@@ -28,7 +28,7 @@ import { createImageDir, DeferredSyncs, syncDir } from '../images/io.js';
 import { writeMm } from '../images/mm.js';
 import { writePstree } from '../images/pstree.js';
 import { native } from '../kernel/native.js';
-import { readMaps, readSmaps, readSmapsAsync, type MapEntry } from '../kernel/procfs.js';
+import { readSmapsAsync } from '../kernel/procfs.js';
 import { Remote, findSyscallInsn, stackScratchAt } from '../kernel/remote.js';
 import { Parasite } from '../kernel/parasite.js';
 import { getReg } from '../kernel/regs.js';
@@ -37,10 +37,11 @@ import { newInventory, openParent, writeInventory, type Parent } from './chain.j
 import { collectProcess, collectThread } from './collect-core.js';
 import { collectFiles } from './collect-files.js';
 import { collectTimers } from './collect-timers.js';
-import { classifyVma, collectMm } from './collect-mm.js';
+import { collectMm } from './collect-mm.js';
+import { FlagsEarly, readLayout, vmFlagsInto, type Layout } from './layout.js';
 import { faultPoint, timer, type DumpContext, type DumpOptions, type Stats } from './context.js';
 import type { Frozen } from './freeze.js';
-import { freezeTree, live, thawTree, type TreeProc } from './tree.js';
+import { freezeTree, listTree, live, thawTree, type TreeProc } from './tree.js';
 import { collectGarbage } from './heap.js';
 import { pauseOptimizer } from './jit.js';
 import { shareAcrossTree } from './fds/shared.js';
@@ -128,7 +129,13 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     if (tree.length) log.debug(`pid ${pid}: running again${ctx.stats.frozenMs === undefined ? '' : ` after ${ctx.stats.frozenMs.toFixed(1)} ms frozen`}`);
   };
   let frozenAt: (() => number) | undefined;
+  /** smaps read before the freeze, per process (see FlagsEarly). */
+  const early = new Map<number, FlagsEarly>();
   try {
+    for (const p of listTree(pid)) {
+      const e = FlagsEarly.start(p.pid, log);
+      if (e) early.set(p.pid, e);
+    }
     // Worker start-up, and the first touch of the copy buffers and of the page cache the
     // final dump of a tracked chain will write (see PagesWriter.reserve), before the freeze.
     await pool.warm(uffds.size ? [{ size: COPY_CHUNK, count: 8 }, { size: batchBytes(), count: 2 }] : []);
@@ -143,6 +150,8 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
       writers.set(tpid, w);
       w.reserve(Math.min(Math.ceil(writtenSoFar(tpid) * 1.25) + COPY_CHUNK, MAX_RESERVE), syncThread);
     }
+    // Read before the freeze, not on the cores the frozen copy needs.
+    for (const e of early.values()) await e.smaps.catch(() => {});
     // Garbage made so far is collected now, not while the process is frozen (see heap.ts).
     collectGarbage();
     // Nor any optimizing compile while it is frozen (see jit.ts).
@@ -156,7 +165,13 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     // The layout, then whatever takes the process's own syscalls (see collectState), then the
     // pages, which go to disk while the files are collected and the metadata written.
     const layouts = new Map<number, Layout>();
-    for (const p of procs) layouts.set(p.pid, await stage(ctx, 'layout', p.pid, () => readLayout(p.pid)));
+    for (const p of procs) {
+      const l = await stage(ctx, 'layout', p.pid, () => readLayout(p.pid));
+      // Before anything of ours runs in the process (the count would see our syscalls).
+      const held = early.get(p.pid)?.held(log);
+      if (held) l.smaps = held;
+      layouts.set(p.pid, l);
+    }
     shareShm(procs.map((p) => ({ pid: p.pid, vmas: layouts.get(p.pid)!.vmas })));
     const states = new Map<number, State>();
     // smaps (VmFlags) on the pool from when no remote call is left to change the layout or to
@@ -164,6 +179,7 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     for (const p of procs) {
       const l = layouts.get(p.pid)!;
       const startSmaps = () => {
+        if (l.smaps) return; // read before the freeze, and still good
         l.smaps = readSmapsAsync(p.pid);
         l.smaps.catch(() => {}); // awaited by vmFlagsInto; a dump that fails before never asks
       };
@@ -217,7 +233,7 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
 
     // The last of what needs the process frozen: smaps's flags (read as it was at the freeze).
     const tFlags = timer();
-    for (const p of procs) await stage(ctx, 'vmFlags', p.pid, () => vmFlagsInto(p.pid, layouts.get(p.pid)!));
+    for (const p of procs) await stage(ctx, 'vmFlags', p.pid, () => vmFlagsInto(p.pid, layouts.get(p.pid)!, log));
     ctx.stats.vmFlagsWaitMs = tFlags();
     // --leave-running: everything of the process is ours now (its pages in the page cache,
     // the rest in memory), so it runs on while the set is written and synced. A failure from
@@ -291,6 +307,7 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     log.info(`dumped pid ${pid} to ${dir} in ${total().toFixed(1)} ms (frozen ${ctx.stats.frozenMs!.toFixed(1)} ms)`);
     return { pid, imagesDir: dir, stats: ctx.stats, killed: !opts.leaveRunning, notes };
   } finally {
+    for (const e of early.values()) e.close();
     for (const w of writers.values()) w.discard(); // made ahead, never used: no process, or a failure before its copy
     for (const c of copied) c.abort();
     syncs.close();
@@ -311,43 +328,6 @@ interface State {
   cores: Core[];
   mm: Mm;
   timers: Timers;
-}
-
-interface Layout {
-  maps: MapEntry[];
-  /** Without VmFlags until vmFlagsInto (nothing before the mm's write needs them). */
-  vmas: Vma[];
-  /** smaps, read on the libuv pool from within collectState on (see there). */
-  smaps?: Promise<MapEntry[]>;
-}
-
-/**
- * The VMAs from /proc/PID/maps: smaps, the only source of VmFlags, walks every page table
- * (20-30 ms for 4 GiB), so it is read on the pool while the pages are copied, and its flags
- * are added before the mm is written.
- */
-function readLayout(pid: number): Layout {
-  const maps = readMaps(pid);
-  return { maps, vmas: maps.map((m) => classifyVma(pid, m)) };
-}
-
-/**
- * Gives each VMA of the layout its VmFlags from smaps. The process stayed frozen and our
- * scratch page was gone before smaps was read, so it shows the same VMAs; should it differ
- * anyway, it is read once more, and a layout that still differs fails the dump.
- */
-async function vmFlagsInto(pid: number, layout: Layout): Promise<void> {
-  const fit = (smaps: MapEntry[]) => {
-    const byStart = new Map(smaps.map((m) => [m.start, m]));
-    const found = layout.maps.map((m) => byStart.get(m.start));
-    return found.every((f, i) => f && f.end === layout.maps[i]!.end && f.perms === layout.maps[i]!.perms) ? (found as MapEntry[]) : undefined;
-  };
-  const got = fit(await (layout.smaps ?? readSmapsAsync(pid))) ?? fit(readSmaps(pid));
-  if (!got) throw new CriuError('EAGAIN', `pid ${pid}: its memory layout changed while it was frozen (smaps differs from maps)`);
-  layout.vmas.forEach((v, i) => {
-    v.vmFlags = got[i]!.vmFlags ?? [];
-    v.growsDown = v.vmFlags.includes('gd');
-  });
 }
 
 /**

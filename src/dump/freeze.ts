@@ -4,7 +4,7 @@
 // a pass finds nothing new. Every seized thread sits in a PTRACE_EVENT_STOP.
 import { hasCode } from '../kernel/native.js';
 import { detach, seizeAndStop } from '../kernel/ptrace.js';
-import { listTasks } from '../kernel/procfs.js';
+import { eachTask } from '../kernel/procfs.js';
 import { CriuError } from '../errors.js';
 import type { Logger } from '../log.js';
 
@@ -20,34 +20,22 @@ export function freezeProcess(pid: number, log: Logger): Frozen {
   const seized: number[] = [];
   let stoppedBy = 0;
   try {
-    for (let pass = 0; pass < 100; pass++) {
-      let tasks: number[];
+    eachTask(pid, 'freeze it', (tid) => {
       try {
-        tasks = listTasks(pid);
+        const info = seizeAndStop(tid, 0);
+        if (info.groupStopped) stoppedBy = info.stopSignal;
+        seized.push(tid);
       } catch (e) {
-        throw new CriuError('ESRCH', `process ${pid} does not exist`, { cause: e });
+        // A thread that exited between the listing and the seize is simply gone.
+        if (hasCode(e, 'ESRCH') && tid !== pid) return;
+        if (hasCode(e, 'EPERM')) throw new CriuError('EPERM', `cannot trace ${tid}: permission denied (already traced, or not root?)`, { cause: e });
+        throw e;
       }
-      const fresh = tasks.filter((t) => !seized.includes(t));
-      if (fresh.length === 0) {
-        const tids = [pid, ...seized.filter((t) => t !== pid)];
-        if (!seized.includes(pid)) throw new CriuError('ESRCH', `process ${pid}: its leader thread is gone`);
-        log.debug(`froze ${pid}: threads ${tids.join(' ')}`);
-        return { pid, tids, stoppedBy };
-      }
-      for (const tid of fresh) {
-        try {
-          const info = seizeAndStop(tid, 0);
-          if (info.groupStopped) stoppedBy = info.stopSignal;
-          seized.push(tid);
-        } catch (e) {
-          // A thread that exited between the listing and the seize is simply gone.
-          if (hasCode(e, 'ESRCH') && tid !== pid) continue;
-          if (hasCode(e, 'EPERM')) throw new CriuError('EPERM', `cannot trace ${tid}: permission denied (already traced, or not root?)`, { cause: e });
-          throw e;
-        }
-      }
-    }
-    throw new CriuError('EAGAIN', `process ${pid} keeps creating threads; could not freeze it`);
+    });
+    if (!seized.includes(pid)) throw new CriuError('ESRCH', `process ${pid}: its leader thread is gone`);
+    const tids = [pid, ...seized.filter((t) => t !== pid)];
+    log.debug(`froze ${pid}: threads ${tids.join(' ')}`);
+    return { pid, tids, stoppedBy };
   } catch (e) {
     for (const t of seized) detach(t);
     throw e;

@@ -150,6 +150,8 @@ export interface NativeApi {
 
   // native/fdkinds.cc
   openByHandleAt(mountFd: number, handleType: number, handle: Buffer, flags: number): number;
+  /** perf_event_open(attr, pid, cpu, groupFd, flags): attr is a struct perf_event_attr with its size set. */
+  perfEventOpen(attr: Buffer, pid: number, cpu: number, groupFd: number, flags: number): number;
   /** ioctl(fd, request, buffer): the kernel reads and/or writes the buffer in place. */
   ioctlBuffer(fd: number, request: Num, buffer: Buffer): number;
   /** clock_gettime(clockid) in nanoseconds. */

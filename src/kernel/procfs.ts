@@ -1,5 +1,6 @@
 // Reading /proc/PID: maps (with VmFlags from smaps), status, stat, tasks, limits, auxv.
 import { closeSync, openSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { CriuError } from '../errors.js';
 import { native } from './native.js';
 
 export interface MapEntry {
@@ -98,6 +99,30 @@ export function readStat(pid: number): string[] {
 
 export function listTasks(pid: number): number[] {
   return readdirSync(`/proc/${pid}/task`).map(Number).sort((a, b) => a - b);
+}
+
+/**
+ * Calls `each` once per thread of pid, listing /proc/PID/task again until a listing finds no
+ * thread not yet seen (one made meanwhile by a thread seen before `each` reached it).
+ * ESRCH if pid is gone; EAGAIN, "could not `purpose`", if it keeps creating threads.
+ */
+export function eachTask(pid: number, purpose: string, each: (tid: number) => void): void {
+  const seen = new Set<number>();
+  for (let pass = 0; pass < 100; pass++) {
+    let tasks: number[];
+    try {
+      tasks = listTasks(pid);
+    } catch (e) {
+      throw new CriuError('ESRCH', `process ${pid} does not exist`, { cause: e });
+    }
+    const fresh = tasks.filter((t) => !seen.has(t));
+    if (fresh.length === 0) return;
+    for (const tid of fresh) {
+      seen.add(tid);
+      each(tid);
+    }
+  }
+  throw new CriuError('EAGAIN', `process ${pid} keeps creating threads; could not ${purpose}`);
 }
 
 export function readAuxv(pid: number): bigint[] {

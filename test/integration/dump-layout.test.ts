@@ -82,6 +82,13 @@ async function dumpLeaveRunning(pid: number, dir: string, wake = true): Promise<
   return d.stderr;
 }
 
+/** python3 running `lines`, then waiting on its stdin; resolves once it printed a `ready` line. */
+async function python(lines: string[], ready: RegExp): Promise<{ t: Target; line: string }> {
+  const t = await startTarget('python3', ['-c', [...lines, 'sys.stdin.read()'].join('\n')]);
+  cleanups.push(() => t.stop());
+  return { t, line: await t.waitFor(ready) };
+}
+
 describe('VmFlags in the image, and the layout after the dump', () => {
   it('a dump --leave-running saves every VMA with the flags smaps shows, and leaves the maps as they were', async () => {
     const t = await victim();
@@ -91,7 +98,10 @@ describe('VmFlags in the image, and the layout after the dump', () => {
     const stackVma = markedStack(t.pid);
     const stack = bytesAt(t.pid, stackVma);
     expect([...before.values()].some((f) => / hg( |$)/.test(f) || / mr /.test(f))).toBe(true); // flags worth checking
-    expect(await dumpLeaveRunning(t.pid, images)).toMatch(/scratch page borrowed from its stack/);
+    const stderr = await dumpLeaveRunning(t.pid, images);
+    expect(stderr).toMatch(/scratch page borrowed from its stack/);
+    // Asleep: no syscall between the early smaps read and the freeze.
+    expect(stderr).toMatch(new RegExp(`VmFlags \\(pid ${t.pid}\\): read before the freeze`));
     expect(flagsSaved(images, t.pid)).toEqual(before);
     expect(readFileSync(`/proc/${t.pid}/maps`, 'utf8')).toBe(maps); // no scratch page left behind
     expect(bytesAt(t.pid, stackVma).equals(stack)).toBe(true); // and the borrowed one is as it was
@@ -191,6 +201,36 @@ describe('VmFlags in the image, and the layout after the dump', () => {
     expect(await t.waitFor(/^(PASS|FAIL)/)).toBe('PASS');
   });
 
+  it('a process that maps and advises all the time has its VmFlags read again while frozen, and saved as they were', async () => {
+    // A stable VMA with MADV_DONTFORK ("dc"), and a thread that maps, advises and unmaps a
+    // page over and over: the count of such syscalls between the early read and the freeze
+    // is never 0.
+    const py = [
+      'import mmap, ctypes, sys, threading',
+      'libc = ctypes.CDLL(None, use_errno=True)',
+      'libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]',
+      'm = mmap.mmap(-1, 64 * 4096)',
+      'a = ctypes.addressof(ctypes.c_char.from_buffer(m))',
+      'assert libc.madvise(a, 64 * 4096, 10) == 0',
+      'def churn():',
+      '    while True:',
+      '        x = mmap.mmap(-1, 4096)',
+      '        b = ctypes.c_char.from_buffer(x)',
+      '        libc.madvise(ctypes.addressof(b), 4096, 10)',
+      '        del b',
+      '        x.close()',
+      'threading.Thread(target=churn, daemon=True).start()',
+      'print("at %x" % a, flush=True)',
+    ];
+    const { t, line } = await python(py, /^at /);
+    const at = parseInt(line.slice(3), 16);
+    const images = imagesDir();
+    const stderr = await dumpLeaveRunning(t.pid, images, false);
+    expect(stderr).toMatch(new RegExp(`VmFlags \\(pid ${t.pid}\\): read again while frozen \\(\\d+ syscall`));
+    const saved = [...flagsSaved(images, t.pid)].find(([k]) => parseInt(k.split('-')[0]!, 16) === at);
+    expect(saved?.[1].split(' ')).toContain('dc');
+  });
+
   it('readSmapsAsync reads an smaps larger than its first buffer (1 MiB) whole', async () => {
     // 3000 VMAs (every other page read-only): about 3 MB of smaps text.
     const py = [
@@ -200,11 +240,8 @@ describe('VmFlags in the image, and the layout after the dump', () => {
       'a = ctypes.addressof(ctypes.c_char.from_buffer(m))',
       'for i in range(0, 6000, 2): libc.mprotect(ctypes.c_void_p(a + i * 4096), 4096, 1)',
       'print("ready", flush=True)',
-      'sys.stdin.read()',
-    ].join('\n');
-    const t = await startTarget('python3', ['-c', py]);
-    cleanups.push(() => t.stop());
-    await t.waitFor(/^ready$/);
+    ];
+    const { t } = await python(py, /^ready$/);
     const sync = readSmaps(t.pid);
     expect(sync.length).toBeGreaterThan(3000);
     expect(readFileSync(`/proc/${t.pid}/smaps`, 'utf8').length).toBeGreaterThan(2 << 20);
