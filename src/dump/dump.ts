@@ -307,7 +307,6 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     log.info(`dumped pid ${pid} to ${dir} in ${total().toFixed(1)} ms (frozen ${ctx.stats.frozenMs!.toFixed(1)} ms)`);
     return { pid, imagesDir: dir, stats: ctx.stats, killed: !opts.leaveRunning, notes };
   } finally {
-    for (const e of early.values()) e.close();
     for (const w of writers.values()) w.discard(); // made ahead, never used: no process, or a failure before its copy
     for (const c of copied) c.abort();
     syncs.close();
@@ -315,6 +314,7 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     await pool.close();
     for (const fd of uffds.values()) endTracking(undefined, fd); // our copies only: the trackers keep the chain
     if (!done && !released) release();
+    for (const e of early.values()) e.close(); // the process runs again, or is dead (see close)
     if (!done && tree.length) {
       log.warn(`dump of ${pid} failed; the process${tree.length > 1 ? 'es were' : ' was'} left running`);
     }
