@@ -54,6 +54,7 @@ import { scanBuffers, writtenSoFar, type ScanBuffers } from './plan.js';
 import { COPY_CHUNK } from './memory.js';
 import { batchBytes, PagesWriter } from '../images/pages.js';
 import { SyncThread } from '../images/sync-thread.js';
+import { MAX_REHEARSAL, rehearse } from './rehearsal.js';
 import { acquireTracking, endTracking, waitTrackerGone, type TrackingInfo } from './tracking.js';
 
 /** The most page cache a final dump fills ahead (see PagesWriter.reserve); beyond it, writes just go slower. */
@@ -144,6 +145,11 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
       // Also the scans' region buffers (a tracked chain's final scan walks in 53 slices for
       // 4 GiB, each needing one: fresh, they cost 8-17 ms while frozen).
       scans = scanBuffers();
+      // The final plan and copy run once now on the running process (see rehearsal.ts).
+      for (const [tpid, fd] of uffds) {
+        if (writtenSoFar(tpid) > MAX_REHEARSAL) continue;
+        await rehearse({ pid: tpid, vmas: readLayout(tpid).vmas, tracking: { fd, final: true }, parent: parent?.pages.get(tpid), pool, scanBuffers: scans }, log);
+      }
     }
     for (const tpid of uffds.keys()) {
       const w = new PagesWriter(dir, tpid, pool);

@@ -4,6 +4,7 @@ import { readFileSync, readdirSync, readlinkSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SetSummary } from '../../src/images/describe.js';
+import { rehearsalPrefix } from '../../src/dump/rehearsal.js';
 import { fixture } from '../helpers/fixtures.js';
 import { settle } from '../helpers/fixture-cases.js';
 import { restoreAndVerify as verifyRestore, vmasWithFlag } from '../helpers/chain.js';
@@ -175,7 +176,10 @@ describe('pre-dump chains', () => {
     ok(await preDump(pid, join(base, '1')));
     expect(readFileSync(`/proc/${pid}/smaps`, 'utf8')).toMatch(/VmFlags:.* uw/); // tracking is on
     ok(await preDump(pid, join(base, '2'), '../1'));
-    ok(await runCli(['dump', '-t', String(pid), '-D', join(base, 'final'), '--prev-images-dir', '../2', '--shell-job', '-R']));
+    const fin = ok(await runCli(['dump', '-t', String(pid), '-D', join(base, 'final'), '--prev-images-dir', '../2', '--shell-job', '-R', '-v4']));
+    // The final plan and copy were rehearsed before the freeze, and their throwaway set is gone.
+    expect(fin.stderr).toMatch(new RegExp(`rehearsal \\(pid ${pid}\\): (all \\d+ pages in )?[\\d.]+ ms`));
+    expect(readdirSync('/dev/shm').filter((n) => n.startsWith(rehearsalPrefix(pid)))).toEqual([]);
     clean();
     ok(await preDump(pid, join(base, 'again')));
     const stop = ok(await runCli(['pre-dump', '-t', String(pid), '-D', join(base, 'again'), '--stop']));
