@@ -3,9 +3,11 @@
 // a pre-dump chain's tracking in place, so the dump can be tried again: its scan finds the
 // written pages without protecting them again, see Tracking.final).
 //
-//   [parent: check the chain, take the tracking uffd from its tracker;
-//    a tracked chain: reserve page cache for the pages file (synced), pre-touch copy
-//    buffers, start the sync thread; a full collection of our own heap; TurboFan paused]
+//   [parent: check the chain, take the tracking uffd from its tracker; smaps read, with
+//    a count of the syscalls that could change it (see layout.ts); a tracked chain:
+//    pre-touch copy buffers, start the sync thread, rehearse the final plan and copy (see
+//    rehearsal.ts), reserve page cache for the pages file (synced); a full collection of
+//    our own heap; TurboFan paused]
 //   freeze ─► layout (maps) ─► collect mm (brk), cores, process, timers (their getters run
 //          by a parasite, or stepped one by one; results in a scratch page borrowed from
 //          the stack, or mapped and unmapped) ─► [smaps read on the pool from here]
