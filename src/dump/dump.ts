@@ -147,16 +147,20 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
       // Also the scans' region buffers (a tracked chain's final scan walks in 53 slices for
       // 4 GiB, each needing one: fresh, they cost 8-17 ms while frozen).
       scans = scanBuffers();
-      // The final plan and copy run once now on the running process (see rehearsal.ts).
-      for (const [tpid, fd] of uffds) {
-        if (writtenSoFar(tpid) > MAX_REHEARSAL) continue;
-        await rehearse({ pid: tpid, vmas: readLayout(tpid).vmas, tracking: { fd, final: true }, parent: parent?.pages.get(tpid), pool, scanBuffers: scans }, log);
-      }
+    }
+    // What each tracked process wrote since the last pass so far (a walk of its page tables:
+    // once, for both uses below).
+    const written = new Map([...uffds.keys()].map((tpid) => [tpid, writtenSoFar(tpid)]));
+    // The final plan and copy run once now on the running process (see rehearsal.ts).
+    for (const [tpid, fd] of uffds) {
+      if (written.get(tpid)! > MAX_REHEARSAL) continue;
+      await rehearse({ pid: tpid, vmas: readLayout(tpid).vmas, tracking: { fd, final: true }, parent: parent?.pages.get(tpid), pool, scanBuffers: scans }, log);
     }
     for (const tpid of uffds.keys()) {
       const w = new PagesWriter(dir, tpid, pool);
       writers.set(tpid, w);
-      w.reserve(Math.min(Math.ceil(writtenSoFar(tpid) * 1.25) + COPY_CHUNK, MAX_RESERVE), syncThread);
+      // A quarter more than written so far, for what is written until the freeze (and the rehearsal).
+      w.reserve(Math.min(Math.ceil(written.get(tpid)! * 1.25) + COPY_CHUNK, MAX_RESERVE), syncThread);
     }
     // Read before the freeze, not on the cores the frozen copy needs.
     for (const e of early.values()) await e.smaps.catch(() => {});
