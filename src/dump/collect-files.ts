@@ -41,6 +41,8 @@ export interface FilesOptions {
   /** --tcp-established: where established connections are read and held. */
   tcp?: HeldConnections;
   log?: Logger;
+  /** The holders of its pipes, found before the freeze (see pipeHolders); else scanned now. */
+  pipeHolders?: Map<string, number[]>;
 }
 
 export interface CollectedFiles {
@@ -122,7 +124,7 @@ function collectAll(ctx: FdCollectContext, raw: RawFd[], o: FilesOptions): Colle
       const id = Number(/\d+/.exec(target)![0]);
       if (!bothEnds(target)) {
         // CRIU's way: the dump records it, the restore takes the end the user gives.
-        const holders = holdersOf(pid, target);
+        const holders = o.pipeHolders?.get(target) ?? holdersOf(pid, target);
         const by = holders.length ? ` (${holderNames(holders)})` : '';
         ctx.notes.push(`fd ${fd} is one end of ${target}, whose other end is outside the process${by}: restore it with --inherit-fd fd[N]:${target}`);
         fds.push({ ...base, kind: 'pipe', pipe: { id, size: 0, outside: true } });

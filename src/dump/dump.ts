@@ -48,6 +48,7 @@ import { collectGarbage } from './heap.js';
 import { pauseOptimizer } from './jit.js';
 import { shareAcrossTree } from './fds/shared.js';
 import { HeldConnections } from './fds/tcp.js';
+import { pipeHolders } from './fds/pipes.js';
 import { NetworkLock } from '../net/lock.js';
 import type { Files } from '../images/files.js';
 import type { Mm, Vma } from '../images/mm.js';
@@ -134,10 +135,17 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
   let frozenAt: (() => number) | undefined;
   /** smaps read before the freeze, per process (see FlagsEarly). */
   const early = new Map<number, FlagsEarly>();
+  /** Who else holds each pipe, per process, found before the freeze (only named in notes). */
+  const holders = new Map<number, Map<string, number[]>>();
   try {
     for (const p of listTree(pid)) {
       const e = FlagsEarly.start(p.pid, log);
       if (e) early.set(p.pid, e);
+      try {
+        holders.set(p.pid, pipeHolders(p.pid));
+      } catch {
+        /* gone: the freeze will say so */
+      }
     }
     // Worker start-up, and the first touch of the copy buffers and of the page cache the
     // final dump of a tracked chain will write (see PagesWriter.reserve), before the freeze.
@@ -238,7 +246,7 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     });
     const files = new Map<number, { files: Files; ghostBytes: number; notes: string[] }>();
     for (const p of procs) {
-      files.set(p.pid, await stage(ctx, 'files', p.pid, () => collectFiles(p.pid, { shellJob: !!ctx.opts.shellJob, dir, log: ctx.log, ...(ctx.tcp ? { tcp: ctx.tcp } : {}) })));
+      files.set(p.pid, await stage(ctx, 'files', p.pid, () => collectFiles(p.pid, { shellJob: !!ctx.opts.shellJob, dir, log: ctx.log, pipeHolders: holders.get(p.pid), ...(ctx.tcp ? { tcp: ctx.tcp } : {}) })));
     }
     const fileNotes = [...files.values()].flatMap((c) => c.notes);
     shareAcrossTree(procs.map((p) => ({ pid: p.pid, files: files.get(p.pid)!.files })), fileNotes);

@@ -5,10 +5,11 @@
 // whose other end is outside needs --inherit-fd at restore.
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
-import { closeSync, readSync } from 'node:fs';
+import { closeSync, readSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { native } from '../../src/kernel/native.js';
+import { holdersOf, pipeHolders } from '../../src/dump/fds/pipes.js';
 import { AF, encodeUnixName, MSG, SOCK } from '../../src/kernel/sockets.js';
 import type { SetSummary } from '../../src/images/describe.js';
 import { CliProcess, cliPath, killAndReap, removeDir, runCli, startCli, tempDir } from '../helpers/cli.js';
@@ -177,6 +178,27 @@ describe('unsupported kinds make the dump fail before anything is harmed', () =>
 });
 
 describe('a pipe whose other end is outside the process', () => {
+  it('has its holders found by one scan before the freeze, as the scan for one pipe finds them', async () => {
+    // a's stdout is a pipe whose read end b holds (ours are closed once they have them).
+    const [r, w] = native.pipe2(0);
+    const a = spawn('sleep', ['30'], { stdio: ['ignore', w, 'ignore'] });
+    const b = spawn('sleep', ['30'], { stdio: [r, 'ignore', 'ignore'] });
+    closeSync(r);
+    closeSync(w);
+    const gone = Promise.all([a, b].map((c) => new Promise((r) => c.once('exit', r))));
+    try {
+      await Promise.all([a, b].map((c) => new Promise((r) => c.once('spawn', r))));
+      const link = readlinkSync(`/proc/${a.pid}/fd/1`);
+      expect(link).toMatch(/^pipe:\[\d+\]$/);
+      expect(pipeHolders(a.pid!).get(link)).toEqual([b.pid]);
+      expect(holdersOf(a.pid!, link)).toEqual([b.pid]);
+    } finally {
+      a.kill('SIGKILL');
+      b.kill('SIGKILL');
+      await gone;
+    }
+  });
+
   it('is dumped with a note; restore needs --inherit-fd, and then gives the process that fd', async () => {
     const dir = tempDir('criu-ts-fx-fds-');
     cleanups.push(() => removeDir(dir));
@@ -196,7 +218,8 @@ describe('a pipe whose other end is outside the process', () => {
     const d = await runCli(['dump', '-t', String(t.pid), '-D', images, '--shell-job']);
     expect(d.code, d.stderr).toBe(0);
     const key = /--inherit-fd fd\[N\]:(pipe:\[\d+\])/.exec(d.stderr)?.[1];
-    expect(d.stderr).toMatch(/note: fd 7 is one end of pipe:\[\d+\], whose other end is outside the process/);
+    // The other end's holder named (us: found before the freeze).
+    expect(d.stderr).toMatch(new RegExp(`note: fd 7 is one end of pipe:\\[\\d+\\], whose other end is outside the process \\(pid ${process.pid} \\(`));
     await t.exited;
 
     const refused = await runCli(['restore', '-D', images, '--shell-job']);

@@ -44,11 +44,10 @@ export function fifoContent(pid: number, fd: number): { size: number; data: Buff
 }
 
 /**
- * The processes other than pid (and us) that have `link` open (a /proc/P/fd link text: a
- * FIFO's path, "pipe:[ID]"), by a scan of every /proc/P/fd; `st`, when given, must match too.
+ * Visits every fd of every process other than pid (and us), by a scan of every /proc/P/fd:
+ * `visit` gets its pid, its link text and its /proc path.
  */
-export function holdersOf(pid: number, link: string, st?: Stats): number[] {
-  const out: number[] = [];
+function eachOtherFd(pid: number, visit: (p: number, link: string, path: string) => void): void {
   for (const p of readdirSync('/proc')) {
     if (!/^\d+$/.test(p) || Number(p) === pid || Number(p) === process.pid) continue;
     let fds: string[];
@@ -58,21 +57,51 @@ export function holdersOf(pid: number, link: string, st?: Stats): number[] {
       continue; // gone, or a kernel thread
     }
     for (const f of fds) {
+      const path = `/proc/${p}/fd/${f}`;
       try {
-        // The link text first (cheap); the inode decides.
-        if (readlinkSync(`/proc/${p}/fd/${f}`) !== link) continue;
-        if (st) {
-          const o = statSync(`/proc/${p}/fd/${f}`);
-          if (o.ino !== st.ino || o.dev !== st.dev) continue;
-        }
-        out.push(Number(p));
-        break;
+        visit(Number(p), readlinkSync(path), path);
       } catch {
         /* closed meanwhile */
       }
     }
   }
-  return out;
+}
+
+/**
+ * The processes other than pid (and us) that have `link` open (a /proc/P/fd link text: a
+ * FIFO's path, "pipe:[ID]"); `st`, when given, must match too (the link text first, which
+ * is cheap; the inode decides).
+ */
+export function holdersOf(pid: number, link: string, st?: Stats): number[] {
+  const out = new Set<number>();
+  eachOtherFd(pid, (p, l, path) => {
+    if (l !== link || out.has(p)) return;
+    if (st) {
+      const o = statSync(path);
+      if (o.ino !== st.ino || o.dev !== st.dev) return;
+    }
+    out.add(p);
+  });
+  return [...out];
+}
+
+/**
+ * The holders (as holdersOf) of every pipe pid has open now, in one scan: taken before a
+ * freeze, so that the frozen dump need not scan every process's fds for them (only to name
+ * them in a note: a holder that came or went since is of no consequence).
+ */
+export function pipeHolders(pid: number): Map<string, number[]> {
+  const out = new Map<string, Set<number>>();
+  for (const f of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const l = readlinkSync(`/proc/${pid}/fd/${f}`);
+      if (l.startsWith('pipe:[')) out.set(l, new Set());
+    } catch {
+      /* closed meanwhile */
+    }
+  }
+  if (out.size) eachOtherFd(pid, (p, l) => out.get(l)?.add(p));
+  return new Map([...out].map(([l, ps]) => [l, [...ps]]));
 }
 
 export function holderNames(pids: number[]): string {
