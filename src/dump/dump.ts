@@ -159,17 +159,22 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     // What each tracked process wrote since the last pass so far (a walk of its page tables:
     // once, for both uses below).
     const written = new Map([...uffds.keys()].map((tpid) => [tpid, writtenSoFar(tpid)]));
-    // The final plan and copy run once now on the running process (see rehearsal.ts).
+    const reserved = [...uffds.keys()].map((tpid) => {
+      const w = new PagesWriter(dir, tpid, pool);
+      writers.set(tpid, w);
+      // A quarter more than written so far, for what is written until the freeze (and the
+      // rehearsal). Its flush runs on the sync thread meanwhile.
+      const r = w.reserve(Math.min(Math.ceil(written.get(tpid)! * 1.25) + COPY_CHUNK, MAX_RESERVE), syncThread);
+      r.catch(() => {}); // awaited below
+      return r;
+    });
+    // The final plan and copy run once now on the running process (see rehearsal.ts): in
+    // memory, while the disk takes the reservation.
     for (const [tpid, fd] of uffds) {
       if (written.get(tpid)! > MAX_REHEARSAL) continue;
       await rehearse({ pid: tpid, vmas: readLayout(tpid).vmas, tracking: { fd, final: true }, parent: parent?.pages.get(tpid), pool, scanBuffers: scans }, log);
     }
-    for (const tpid of uffds.keys()) {
-      const w = new PagesWriter(dir, tpid, pool);
-      writers.set(tpid, w);
-      // A quarter more than written so far, for what is written until the freeze (and the rehearsal).
-      w.reserve(Math.min(Math.ceil(written.get(tpid)! * 1.25) + COPY_CHUNK, MAX_RESERVE), syncThread);
-    }
+    await Promise.all(reserved);
     // Read before the freeze, not on the cores the frozen copy needs.
     for (const e of early.values()) await e.smaps.catch(() => {});
     // Garbage made so far is collected now, not while the process is frozen (see heap.ts).

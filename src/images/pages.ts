@@ -85,10 +85,12 @@ export class PagesWriter {
    * Gives the file `bytes` of page cache now, as zeros that the frames will overwrite (writeFrames
    * cuts what is left over): a final dump reserves what it expects to write before it freezes
    * the process, where fresh page cache (first-touch memory, see CompressPool.warm) would
-   * make its writes several times slower. The zeros are synced now (blocks allocated, on
-   * disk): flushes while frozen then write only frames. syncThread: see writeBack.
+   * make its writes several times slower. The zeros are synced (blocks allocated, on disk):
+   * flushes while frozen then write only frames. With a syncThread (see writeBack) that
+   * flush runs there, and the promise settles with it (the caller does other work until its
+   * freeze); without one, it is done on return.
    */
-  reserve(bytes: number, syncThread?: SyncThread): void {
+  reserve(bytes: number, syncThread?: SyncThread): Promise<void> {
     const zeros = Buffer.alloc(Math.min(bytes, 1 << 20));
     for (let off = this.reserved; off < bytes; off += zeros.length) writeAll(this.fd, zeros.subarray(0, Math.min(zeros.length, bytes - off)), off);
     this.reserved = Math.max(this.reserved, bytes);
@@ -96,10 +98,20 @@ export class PagesWriter {
     // one of parent per page, a frame per frameRawSize.
     const pages = Math.ceil(bytes / PAGE);
     this.indexMemory = Buffer.alloc(Math.min(pagemapSize(2 * pages + 2, Math.ceil(bytes / this.frameRawSize) + 1), MAX_INDEX_MEMORY)).fill(0);
-    // On disk now, blocks allocated: a flush while frozen then writes only the frames (not
-    // the zeros ahead of them) and commits no allocation.
-    fdatasyncSync(this.fd);
+    // On disk, blocks allocated: a flush while frozen then writes only the frames (not the
+    // zeros ahead of them) and commits no allocation.
     this.syncThread = syncThread;
+    if (!syncThread) {
+      fdatasyncSync(this.fd);
+      return Promise.resolve();
+    }
+    const synced = syncThread.fdatasync(this.fd);
+    // As an early flush: the next one waits for it, and so does closing the fd.
+    this.early = synced.then(
+      () => (this.early = undefined),
+      () => (this.early = undefined),
+    );
+    return synced;
   }
 
   private addRange(start: number, nrPages: number, kind: RangeKind): void {

@@ -29,7 +29,7 @@ async function writeSet(level: number, data: Buffer, reserve = 0): Promise<strin
   const pool = new CompressPool(level, 2);
   try {
     const w = new PagesWriter(dir, PID, pool, 8 * PAGE);
-    if (reserve) w.reserve(reserve);
+    if (reserve) await w.reserve(reserve);
     await w.addData(0x10000, data.subarray(0, 24 * PAGE));
     w.addParent(0x10000 + 24 * PAGE, 4);
     await w.addData(0x10000 + 28 * PAGE, data.subarray(24 * PAGE));
