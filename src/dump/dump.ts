@@ -138,7 +138,14 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
   /** Who else holds each pipe, per process, found before the freeze (only named in notes). */
   const holders = new Map<number, Map<string, number[]>>();
   try {
-    for (const p of listTree(pid)) {
+    // Best effort: a process that is not there is the freeze stage's to report.
+    let before: Array<{ pid: number }> = [];
+    try {
+      before = listTree(pid);
+    } catch {
+      /* see the freeze */
+    }
+    for (const p of before) {
       const e = FlagsEarly.start(p.pid, log);
       if (e) early.set(p.pid, e);
       try {

@@ -73,7 +73,14 @@ export class FlagsEarly {
    * it still holds. The count stays open (see close).
    */
   held(log: Logger): Promise<MapEntry[]> | undefined {
-    const n = this.count.read();
+    let n: number;
+    try {
+      n = this.count.read();
+    } catch (e) {
+      // Only a shortcut: without a count, smaps is read while frozen.
+      log.debug(`VmFlags (pid ${this.pid}): read again while frozen (the count could not be read: ${(e as Error).message})`);
+      return undefined;
+    }
     if (n === 0 && startTime(this.pid) === this.started) {
       log.debug(`VmFlags (pid ${this.pid}): read before the freeze (no syscall since that could change them)`);
       return this.smaps;

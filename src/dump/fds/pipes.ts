@@ -45,9 +45,10 @@ export function fifoContent(pid: number, fd: number): { size: number; data: Buff
 
 /**
  * Visits every fd of every process other than pid (and us), by a scan of every /proc/P/fd:
- * `visit` gets its pid, its link text and its /proc path.
+ * `visit` gets its pid, its link text and its /proc path, and returns true when it needs no
+ * more of that process's fds.
  */
-function eachOtherFd(pid: number, visit: (p: number, link: string, path: string) => void): void {
+function eachOtherFd(pid: number, visit: (p: number, link: string, path: string) => boolean): void {
   for (const p of readdirSync('/proc')) {
     if (!/^\d+$/.test(p) || Number(p) === pid || Number(p) === process.pid) continue;
     let fds: string[];
@@ -59,7 +60,7 @@ function eachOtherFd(pid: number, visit: (p: number, link: string, path: string)
     for (const f of fds) {
       const path = `/proc/${p}/fd/${f}`;
       try {
-        visit(Number(p), readlinkSync(path), path);
+        if (visit(Number(p), readlinkSync(path), path)) break;
       } catch {
         /* closed meanwhile */
       }
@@ -73,16 +74,17 @@ function eachOtherFd(pid: number, visit: (p: number, link: string, path: string)
  * is cheap; the inode decides).
  */
 export function holdersOf(pid: number, link: string, st?: Stats): number[] {
-  const out = new Set<number>();
+  const out: number[] = [];
   eachOtherFd(pid, (p, l, path) => {
-    if (l !== link || out.has(p)) return;
+    if (l !== link) return false;
     if (st) {
       const o = statSync(path);
-      if (o.ino !== st.ino || o.dev !== st.dev) return;
+      if (o.ino !== st.ino || o.dev !== st.dev) return false;
     }
-    out.add(p);
+    out.push(p);
+    return true;
   });
-  return [...out];
+  return out;
 }
 
 /**
@@ -100,7 +102,7 @@ export function pipeHolders(pid: number): Map<string, number[]> {
       /* closed meanwhile */
     }
   }
-  if (out.size) eachOtherFd(pid, (p, l) => out.get(l)?.add(p));
+  if (out.size) eachOtherFd(pid, (p, l) => (out.get(l)?.add(p), false));
   return new Map([...out].map(([l, ps]) => [l, [...ps]]));
 }
 
