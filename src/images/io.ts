@@ -1,6 +1,6 @@
 // Files of an image set: created 0600 in a directory created 0700, never following a
 // symlink, fsynced before anyone relies on them. Reads name the file in every error.
-import { closeSync, constants, fstatSync, fsync, fsyncSync, lstatSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsync, fsyncSync, lstatSync, mkdirSync, openSync, readSync, write, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ImageError } from './errors.js';
@@ -48,6 +48,14 @@ export function writeAll(fd: number, data: Uint8Array, position?: number): void 
   while (off < data.length) {
     off += writeSync(fd, data, off, data.length - off, position === undefined ? null : position + off);
   }
+}
+
+const writeAsync = promisify(write);
+
+/** writeAll at `position` on the libuv pool: the copy into the page cache off the calling thread. */
+export async function writeAllAsync(fd: number, data: Uint8Array, position: number): Promise<void> {
+  let off = 0;
+  while (off < data.length) off += (await writeAsync(fd, data, off, data.length - off, position + off)).bytesWritten;
 }
 
 /** fsync on the libuv pool. */

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { crc32 } from './crc32.js';
 import type { CompressPool, CompressedBatch } from './compress-pool.js';
 import { ImageError } from './errors.js';
-import { createImageFile, fsyncAsync, writeAll, writeImageFile, type DeferredSyncs } from './io.js';
+import { createImageFile, fsyncAsync, writeAll, writeAllAsync, writeImageFile, type DeferredSyncs } from './io.js';
 import { decodePagemap, encodePagemap, PAGE, pagemapSize, RangeKind, type FrameEntry, type PagemapIndex, type PageRangeEntry } from './pagemap.js';
 import { sourceOf, type ImageFile, type SetLocation } from './source.js';
 import { zstd } from './zstd.js';
@@ -28,6 +28,8 @@ const ftruncateAsync = promisify(ftruncate);
 const WRITEBACK_EVERY = 32 << 20;
 /** The same over a reservation, on a SyncThread (see writeBack). */
 const EARLY_SYNC_EVERY = 8 << 20;
+/** Batches being written on the libuv pool at once (see writeOldest). */
+const MAX_WRITING = 4;
 /** The most index memory a reservation makes ahead; a larger index takes fresh memory. */
 const MAX_INDEX_MEMORY = 8 << 20;
 
@@ -52,6 +54,15 @@ export class PagesWriter {
   private appended = 0;
   private fileOff = 0;
   private inflight: Promise<CompressedBatch>[] = [];
+  /** Batches being written, oldest first (see writeOldest); and the bytes written so far. */
+  private writing: Promise<void>[] = [];
+  private written = 0;
+  /** Batches kept in memory until complete() (see holdWrites), and how many bytes they may reach. */
+  private held: Array<{ b: CompressedBatch; at: number }> = [];
+  private heldBytes = 0;
+  private holdLimit = 0;
+  /** writeFrames has run (complete() may follow). */
+  private framesDone = false;
   private readonly fd: number;
   private lastEnd = 0;
   /** The background fdatasync under way, and the file size it was started at. */
@@ -112,6 +123,17 @@ export class PagesWriter {
       () => (this.early = undefined),
     );
     return synced;
+  }
+
+  /**
+   * Keeps up to `bytes` of frames in memory, written only by complete(): a final dump that
+   * lets its process go on (--leave-running) has everything it needs once the pages are in
+   * our memory, and the copy into the page cache (a fifth of the pages stage's CPU on two
+   * cores) then runs after the process is let go instead of while it is frozen. Beyond the
+   * limit, the frames held are written and the rest as usual.
+   */
+  holdWrites(bytes: number): void {
+    this.holdLimit = bytes;
   }
 
   private addRange(start: number, nrPages: number, kind: RangeKind): void {
@@ -195,17 +217,41 @@ export class PagesWriter {
     while (this.inflight.length > this.pool.size * 2) await this.writeOldest();
   }
 
+  /**
+   * The oldest batch, in its place in the file, written on the libuv pool: the copy into the
+   * page cache (several ms for each 4 MiB of a final dump's pages, while the process is
+   * frozen) is off the thread that plans, indexes and checksums. At most MAX_WRITING at once.
+   */
   private async writeOldest(): Promise<void> {
     const b = await this.inflight.shift()!;
-    writeAll(this.fd, b.data, this.fileOff);
+    const at = this.fileOff;
     let o = 0;
     for (let i = 0; i < b.sizes.length; i++) {
-      this.frames.push({ fileOff: this.fileOff + o, compSize: b.sizes[i]!, rawSize: b.rawSizes[i]!, crc: b.crcs[i]!, ...(b.stored ? { stored: true } : {}) });
+      this.frames.push({ fileOff: at + o, compSize: b.sizes[i]!, rawSize: b.rawSizes[i]!, crc: b.crcs[i]!, ...(b.stored ? { stored: true } : {}) });
       o += b.sizes[i]!;
     }
-    this.fileOff += b.data.length;
-    this.pool.recycle(b);
-    this.writeBack(b.data.length);
+    const len = b.data.length;
+    this.fileOff += len;
+    if (this.heldBytes + len <= this.holdLimit) {
+      this.held.push({ b, at });
+      this.heldBytes += len;
+      return;
+    }
+    this.holdLimit = 0; // over the limit: what is held goes first, in order
+    for (const h of this.held.splice(0)) this.startWrite(h.b, h.at);
+    this.startWrite(b, at);
+    while (this.writing.length > MAX_WRITING) await this.writing.shift();
+  }
+
+  private startWrite(b: CompressedBatch, at: number): void {
+    const len = b.data.length;
+    const w = writeAllAsync(this.fd, b.data, at).then(() => {
+      this.pool.recycle(b);
+      this.written += len;
+      this.writeBack(at, len);
+    });
+    w.catch(() => {}); // awaited in turn by writeOldest, or by writeFrames
+    this.writing.push(w);
   }
 
   /**
@@ -218,16 +264,16 @@ export class PagesWriter {
    * every WRITEBACK_EVERY bytes, one at a time. Only the final fsync decides durability (and
    * reports errors).
    */
-  private writeBack(written: number): void {
+  private writeBack(at: number, len: number): void {
     if (this.reserved) {
       try {
-        native.syncFileRange(this.fd, this.fileOff - written, written, SYNC_FILE_RANGE.WRITE);
+        native.syncFileRange(this.fd, at, len, SYNC_FILE_RANGE.WRITE);
       } catch {
         /* only a head start: the final fsync writes it anyway, and reports what fails */
       }
       const t = this.syncThread;
-      if (!t || this.early || this.fileOff - this.syncedTo < EARLY_SYNC_EVERY) return;
-      this.syncedTo = this.fileOff;
+      if (!t || this.early || this.written - this.syncedTo < EARLY_SYNC_EVERY) return;
+      this.syncedTo = this.written;
       // Also only a head start (errors are the final fsync's to report).
       this.early = t.fdatasync(this.fd).then(
         () => (this.early = undefined),
@@ -235,8 +281,8 @@ export class PagesWriter {
       );
       return;
     }
-    if (this.syncing || this.fileOff - this.syncedTo < WRITEBACK_EVERY) return;
-    this.syncedTo = this.fileOff;
+    if (this.syncing || this.written - this.syncedTo < WRITEBACK_EVERY) return;
+    this.syncedTo = this.written;
     this.syncing = new Promise<void>((resolve) =>
       fdatasync(this.fd, () => {
         this.syncing = undefined;
@@ -261,14 +307,27 @@ export class PagesWriter {
     if (this.appended !== this.stream) throw new Error(`pages ${this.pid}: ${this.stream} bytes indexed but ${this.appended} given`);
     await this.flush();
     while (this.inflight.length) await this.writeOldest();
+    while (this.writing.length) await this.writing.shift();
     await this.syncing;
-    // What is left of a reservation is cut on the pool, then the file synced: the cut frees
-    // blocks the reservation allocated (several ms of journal work on the main thread, while
-    // frozen, when it was synchronous).
-    const cut = this.reserved > this.fileOff ? ftruncateAsync(this.fd, this.fileOff) : Promise.resolve();
-    this.finalSync = cut.then(() => fsyncAsync(this.fd));
-    this.finalSync.catch(() => {}); // complete() reports it
+    this.framesDone = true;
+    // Frames held in memory are written by complete(), and only then is the file synced.
+    if (!this.held.length) this.finalSync = this.syncFile([]);
     return { rawBytes: this.stream, storedBytes: this.fileOff, frames: this.frames.length };
+  }
+
+  /**
+   * Writes the frames held (all at once: each has its place), cuts what is left of a
+   * reservation, and fsyncs the file, on the libuv pool. The cut frees blocks the reservation
+   * allocated (several ms of journal work, while frozen, when it was on the main thread).
+   */
+  private syncFile(held: Array<{ b: CompressedBatch; at: number }>): Promise<void> {
+    const p = (async () => {
+      await Promise.all(held.map(({ b, at }) => writeAllAsync(this.fd, b.data, at)));
+      if (this.reserved > this.fileOff) await ftruncateAsync(this.fd, this.fileOff);
+      await fsyncAsync(this.fd);
+    })();
+    p.catch(() => {}); // complete() reports it
+    return p;
   }
 
   /**
@@ -276,8 +335,8 @@ export class PagesWriter {
    * with `syncs` left to the caller's flush (together with the set's other small files).
    */
   async complete(syncs?: DeferredSyncs): Promise<void> {
-    const sync = this.finalSync;
-    if (!sync) throw new Error(`pages ${this.pid}: complete() before writeFrames()`);
+    if (!this.framesDone) throw new Error(`pages ${this.pid}: complete() before writeFrames()`);
+    const sync = this.finalSync ?? this.syncFile(this.held.splice(0));
     this.finalSync = undefined;
     this.closed = true; // ours to close from here (abort() leaves it alone)
     try {
@@ -322,7 +381,7 @@ export class PagesWriter {
       }
     };
     // An fsync under way still uses the fd: close it when those are done.
-    const busy = [this.finalSync, this.early].filter((p) => p !== undefined);
+    const busy = [this.finalSync, this.early, ...this.writing].filter((p) => p !== undefined);
     if (busy.length) void Promise.allSettled(busy).then(close);
     else close();
   }
