@@ -13,10 +13,10 @@
 //          the stack, or mapped and unmapped) ─► [smaps read on the pool from here]
 //          ─► plan pages (written since the parent, or all present),
 //          and copy, compress, write them as the scan finds them (over a reservation, each
-//          write sent to the disk at once, flushed every 8 MiB; --leave-running: kept in
-//          memory until the process is let go) ─► files  [the pages' fsync runs] ─► VmFlags
-//          from smaps ─► [--leave-running: detach] ─► metadata ─► pages file written and
-//          synced, its index ─► inventory (the set is now complete) ─► end tracking ─► kill
+//          write sent to the disk at once, flushed every 8 MiB) ─► files  [the pages' fsync
+//          runs] ─► VmFlags from smaps ─► [--leave-running: detach] ─► metadata ─► pages
+//          file synced, its index ─► inventory (the set is now complete) ─► end tracking
+//          ─► kill
 import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { inStage, throwIfAborted } from '../errors.js';
@@ -62,8 +62,6 @@ import { acquireTracking, endTracking, waitTrackerGone, type TrackingInfo } from
 
 /** The most page cache a final dump fills ahead (see PagesWriter.reserve); beyond it, writes just go slower. */
 const MAX_RESERVE = 1 << 30;
-/** The most of a --leave-running final dump's pages kept in memory until the process is let go (see PagesWriter.holdWrites). */
-const MAX_HELD = 256 << 20;
 
 export interface DumpResult {
   pid: number;
@@ -171,7 +169,6 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     const reserved = [...uffds.keys()].map((tpid) => {
       const w = new PagesWriter(dir, tpid, pool);
       writers.set(tpid, w);
-      if (opts.leaveRunning) w.holdWrites(MAX_HELD);
       // A quarter more than written so far, for what is written until the freeze (and the
       // rehearsal). Its flush runs on the sync thread meanwhile.
       const r = w.reserve(Math.min(Math.ceil(written.get(tpid)! * 1.25) + COPY_CHUNK, MAX_RESERVE), syncThread);
@@ -270,8 +267,8 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     const tFlags = timer();
     for (const p of procs) await stage(ctx, 'vmFlags', p.pid, () => vmFlagsInto(p.pid, layouts.get(p.pid)!, log));
     ctx.stats.vmFlagsWaitMs = tFlags();
-    // --leave-running: everything of the process is ours now (its pages held in our memory,
-    // see holdWrites, the rest too), so it runs on while the set is written and synced. A failure from
+    // --leave-running: everything of the process is ours now (its pages in the page cache,
+    // the rest in memory), so it runs on while the set is written and synced. A failure from
     // here on fails the dump as before (no inventory), and the chain's tracking stays for a
     // retry (the final scan protected nothing again). A killed process waits for the sync:
     // it may only go once its image is safe.

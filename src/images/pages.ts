@@ -57,12 +57,6 @@ export class PagesWriter {
   /** Batches being written, oldest first (see writeOldest); and the bytes written so far. */
   private writing: Promise<void>[] = [];
   private written = 0;
-  /** Batches kept in memory until complete() (see holdWrites), and how many bytes they may reach. */
-  private held: Array<{ b: CompressedBatch; at: number }> = [];
-  private heldBytes = 0;
-  private holdLimit = 0;
-  /** writeFrames has run (complete() may follow). */
-  private framesDone = false;
   private readonly fd: number;
   private lastEnd = 0;
   /** The background fdatasync under way, and the file size it was started at. */
@@ -123,17 +117,6 @@ export class PagesWriter {
       () => (this.early = undefined),
     );
     return synced;
-  }
-
-  /**
-   * Keeps up to `bytes` of frames in memory, written only by complete(): a final dump that
-   * lets its process go on (--leave-running) has everything it needs once the pages are in
-   * our memory, and the copy into the page cache (a fifth of the pages stage's CPU on two
-   * cores) then runs after the process is let go instead of while it is frozen. Beyond the
-   * limit, the frames held are written and the rest as usual.
-   */
-  holdWrites(bytes: number): void {
-    this.holdLimit = bytes;
   }
 
   private addRange(start: number, nrPages: number, kind: RangeKind): void {
@@ -232,26 +215,14 @@ export class PagesWriter {
     }
     const len = b.data.length;
     this.fileOff += len;
-    if (this.heldBytes + len <= this.holdLimit) {
-      this.held.push({ b, at });
-      this.heldBytes += len;
-      return;
-    }
-    this.holdLimit = 0; // over the limit: what is held goes first, in order
-    for (const h of this.held.splice(0)) this.startWrite(h.b, h.at);
-    this.startWrite(b, at);
-    while (this.writing.length > MAX_WRITING) await this.writing.shift();
-  }
-
-  private startWrite(b: CompressedBatch, at: number): void {
-    const len = b.data.length;
     const w = writeAllAsync(this.fd, b.data, at).then(() => {
       this.pool.recycle(b);
       this.written += len;
       this.writeBack(at, len);
     });
-    w.catch(() => {}); // awaited in turn by writeOldest, or by writeFrames
+    w.catch(() => {}); // awaited in turn below, or by writeFrames
     this.writing.push(w);
+    while (this.writing.length > MAX_WRITING) await this.writing.shift();
   }
 
   /**
@@ -309,25 +280,13 @@ export class PagesWriter {
     while (this.inflight.length) await this.writeOldest();
     while (this.writing.length) await this.writing.shift();
     await this.syncing;
-    this.framesDone = true;
-    // Frames held in memory are written by complete(), and only then is the file synced.
-    if (!this.held.length) this.finalSync = this.syncFile([]);
+    // What is left of a reservation is cut on the pool, then the file synced: the cut frees
+    // blocks the reservation allocated (several ms of journal work on the main thread, while
+    // frozen, when it was synchronous).
+    const cut = this.reserved > this.fileOff ? ftruncateAsync(this.fd, this.fileOff) : Promise.resolve();
+    this.finalSync = cut.then(() => fsyncAsync(this.fd));
+    this.finalSync.catch(() => {}); // complete() reports it
     return { rawBytes: this.stream, storedBytes: this.fileOff, frames: this.frames.length };
-  }
-
-  /**
-   * Writes the frames held (all at once: each has its place), cuts what is left of a
-   * reservation, and fsyncs the file, on the libuv pool. The cut frees blocks the reservation
-   * allocated (several ms of journal work, while frozen, when it was on the main thread).
-   */
-  private syncFile(held: Array<{ b: CompressedBatch; at: number }>): Promise<void> {
-    const p = (async () => {
-      await Promise.all(held.map(({ b, at }) => writeAllAsync(this.fd, b.data, at)));
-      if (this.reserved > this.fileOff) await ftruncateAsync(this.fd, this.fileOff);
-      await fsyncAsync(this.fd);
-    })();
-    p.catch(() => {}); // complete() reports it
-    return p;
   }
 
   /**
@@ -335,8 +294,8 @@ export class PagesWriter {
    * with `syncs` left to the caller's flush (together with the set's other small files).
    */
   async complete(syncs?: DeferredSyncs): Promise<void> {
-    if (!this.framesDone) throw new Error(`pages ${this.pid}: complete() before writeFrames()`);
-    const sync = this.finalSync ?? this.syncFile(this.held.splice(0));
+    const sync = this.finalSync;
+    if (!sync) throw new Error(`pages ${this.pid}: complete() before writeFrames()`);
     this.finalSync = undefined;
     this.closed = true; // ours to close from here (abort() leaves it alone)
     try {

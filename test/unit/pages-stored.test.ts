@@ -1,8 +1,7 @@
 // Page frames stored without compression (level 0): written, flagged in the index, read back
-// exactly, and checked (a flipped byte, an unknown flag, a stored frame of the wrong size);
-// frames held in memory until the set is completed (holdWrites).
+// exactly, and checked (a flipped byte, an unknown flag, a stored frame of the wrong size).
 import { randomBytes } from 'node:crypto';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -128,27 +127,6 @@ describe('stored page frames (compression level 0)', () => {
     expect(decodePagemap(withChecksums(b), 'v1').frames.length).toBe(5);
     b.writeUInt32LE(1, frame0(nrRanges) + 20);
     expect(() => decodePagemap(withChecksums(b), 'v1').frameAt!(0)).toThrow(/frame 0: unknown flags 0x1/);
-  });
-
-  it('held in memory by holdWrites until complete(), up to its limit', async () => {
-    const data = randomBytes(3 << 20); // three 1 MiB batches
-    for (const [limit, onDiskBefore] of [[8 << 20, 0], [(3 << 20) / 2, 3 << 20]] as const) {
-      const dir = tempDir('held');
-      dirs.push(dir);
-      const pool = new CompressPool(0);
-      try {
-        const w = new PagesWriter(dir, PID, pool);
-        w.holdWrites(limit);
-        await w.addData(0x10000, data);
-        await w.writeFrames();
-        // Under the limit nothing is written yet; over it, what was held went first, then the rest.
-        expect(statSync(join(dir, pagesFile(PID))).size).toBe(onDiskBefore);
-        await w.complete();
-      } finally {
-        await pool.close();
-      }
-      expect(readAll(dir, data.length).equals(data)).toBe(true);
-    }
   });
 });
 
