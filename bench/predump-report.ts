@@ -11,6 +11,25 @@ const size = (b: number) => (b % (1 << 30) === 0 ? `${b / (1 << 30)} GiB` : `${b
 const ms = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
 const mstores = (x: number) => (x / 1e6).toFixed(1);
 
+type Case = PredumpBenchResult['cases'][number];
+
+/**
+ * The runs of each size, rate and ending (with --repeat), in the order first run: the one
+ * with the median final freeze stands for the group (its figures are one run's, consistent
+ * with each other), with the range of the final freeze over all of them.
+ */
+function groups(cases: Case[]): Array<{ median: Case; frozen: number[] }> {
+  const byKey = new Map<string, Case[]>();
+  for (const c of cases) {
+    const k = `${c.bytes}/${c.pct}/${c.kill ? 'k' : 'l'}`;
+    byKey.set(k, [...(byKey.get(k) ?? []), c]);
+  }
+  return [...byKey.values()].map((runs) => {
+    const sorted = [...runs].sort((a, b) => a.result!.final.frozenMs - b.result!.final.frozenMs);
+    return { median: sorted[(sorted.length - 1) >> 1]!, frozen: sorted.map((c) => c.result!.final.frozenMs) };
+  });
+}
+
 export function renderPredumpTables(r: PredumpBenchResult): string {
   const m = r.machine;
   const out = [
@@ -25,11 +44,12 @@ export function renderPredumpTables(r: PredumpBenchResult): string {
     '',
   ];
   const ok = r.cases.filter((c) => c.result);
+  const repeated = (r.options.repeat ?? 1) > 1;
   out.push(
     table(
-      'Pre-dump passes (the victim writes PCT % of its pages per second; passes run while it does)',
+      `Pre-dump passes (the victim writes PCT % of its pages per second; passes run while it does)${repeated ? '; the first run of each chain' : ''}`,
       ['size', 'write %/s', 'pass', 'frozen ms', 'wall ms', 'written', 'saved', 'saved MiB'],
-      ok.flatMap((c) =>
+      ok.filter((c) => (c.run ?? 1) === 1).flatMap((c) =>
         c.result!.passes.map((p) => [
           size(c.bytes),
           String(c.pct),
@@ -47,8 +67,8 @@ export function renderPredumpTables(r: PredumpBenchResult): string {
   out.push(
     table(
       'Final dump (--prev-images-dir the last pass) and the cost of tracking to the process',
-      ['size', 'write %/s', 'final', 'final frozen ms', 'final dirty %', 'final saved', 'pass-1 copy ms', 'Mstores/cpu-s untracked', 'tracked', 'slowdown', 'Mstores/s untracked', 'tracked', 'faults/s untracked', 'tracked'],
-      ok.map((c) => {
+      ['size', 'write %/s', 'final', 'final frozen ms', ...(repeated ? ['runs: min-max'] : []), 'final dirty %', 'final saved', 'pass-1 copy ms', 'Mstores/cpu-s untracked', 'tracked', 'slowdown', 'Mstores/s untracked', 'tracked', 'faults/s untracked', 'tracked'],
+      groups(ok).map(({ median: c, frozen }) => {
         const x = c.result!;
         const p1 = x.passes[0]!;
         return [
@@ -56,6 +76,7 @@ export function renderPredumpTables(r: PredumpBenchResult): string {
           String(c.pct),
           x.final.killed ? 'killed' : 'left running',
           ms(x.final.frozenMs),
+          ...(repeated ? [`${frozen.length}: ${ms(frozen[0]!)}-${ms(frozen[frozen.length - 1]!)}`] : []),
           ((x.final.pagesWritten * 4096 * 100) / c.bytes).toFixed(2),
           String(x.final.pagesSaved),
           ms(p1.planMs + p1.pagesMs),
@@ -69,6 +90,7 @@ export function renderPredumpTables(r: PredumpBenchResult): string {
         ];
       }),
       [
+        ...(repeated ? ['each row: the run with the median final freeze (of an even number, the lower middle one); runs: how many, and the range of their final freeze.'] : []),
         'final: killed, frozen until its set is on disk (written and synced: only then may the process go); left running',
         '  (--leave-running), let go once its state is copied (the pages in the page cache), before the set is written and synced.',
         'final dirty %: the pages written since the last pass, of the whole size (what the final dump has to save).',

@@ -5,7 +5,7 @@
 //
 //   npm run bench:predump -- [--sizes 1G,4G] [--rates 0.1,1,10] [--passes 3] [--interval 1000]
 //                            [--kill-rates 1] [--quick] [--json] [--dir DIR] [--out FILE] [--level 3]
-//                            [--final-level N]
+//                            [--final-level N] [--repeat N]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -27,8 +27,9 @@ export interface PredumpBenchResult {
   machine: Machine;
   /** What a syscall and a page fault cost here (older results lack it). */
   kernelCosts?: KernelCosts;
-  options: { sizes: number[]; rates: number[]; passes: number; intervalMs: number; level: number; finalLevel?: number };
-  cases: Array<{ bytes: number; pct: number; kill?: boolean; victimFillMs?: number; result?: PredumpCaseResult; error?: string }>;
+  options: { sizes: number[]; rates: number[]; passes: number; intervalMs: number; level: number; finalLevel?: number; repeat?: number };
+  /** Each chain in turn; with --repeat, `run` numbers the runs of one size, rate and ending (from 1). */
+  cases: Array<{ bytes: number; pct: number; kill?: boolean; run?: number; victimFillMs?: number; result?: PredumpCaseResult; error?: string }>;
 }
 
 async function main(): Promise<void> {
@@ -45,6 +46,7 @@ async function main(): Promise<void> {
       out: { type: 'string' },
       level: { type: 'string', default: '3' },
       'final-level': { type: 'string' },
+      repeat: { type: 'string', default: '1' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -63,6 +65,8 @@ async function main(): Promise<void> {
         '  --out FILE       JSON result file (default bench/results/predump-latest.json)',
         '  --level N        zstd level of the passes (default 3)',
         "  --final-level N  the final dump's (default: the tool's, 0 = stored, for a tracked chain)",
+        '  --repeat N       run each chain N times (a killing one on a new victim each time); the final',
+        "                   table gives the median run's figures and the range of the final freeze",
         '',
       ].join('\n'),
     );
@@ -76,6 +80,7 @@ async function main(): Promise<void> {
   const intervalMs = Number(values.interval ?? (quick ? 300 : 1000));
   const level = Number(values.level);
   const finalLevel = values['final-level'] === undefined ? undefined : Number(values['final-level']);
+  const repeat = Math.max(1, Number(values.repeat));
   const base = mkdtempSync(join(resolve(values.dir ?? tmpdir()), 'criu-ts-bench-predump-'));
   const outFile = resolve(values.out ?? join(packageRoot(), 'bench', 'results', 'predump-latest.json'));
   const log = createLogger({ verbosity: 1, name: 'criu-ts' });
@@ -89,27 +94,28 @@ async function main(): Promise<void> {
     durationMs: 0,
     machine: machine(),
     kernelCosts: kernelCosts(),
-    options: { sizes, rates, passes, intervalMs, level, ...(finalLevel === undefined ? {} : { finalLevel }) },
+    options: { sizes, rates, passes, intervalMs, level, ...(finalLevel === undefined ? {} : { finalLevel }), ...(repeat > 1 ? { repeat } : {}) },
     cases: [],
   };
   try {
     for (const bytes of sizes) {
       // One victim per size: each rate's chain ends with dump --leave-running, then the rate
       // changes; the chains whose final dump kills it come last, each but the first on a new one.
-      const chains = [...rates.map((pct) => ({ pct, kill: false })), ...killRates.map((pct) => ({ pct, kill: true }))];
+      const runs = (pct: number, kill: boolean) => Array.from({ length: repeat }, (_, i) => ({ pct, kill, run: i + 1 }));
+      const chains = [...rates.flatMap((pct) => runs(pct, false)), ...killRates.flatMap((pct) => runs(pct, true))];
       let v: Awaited<ReturnType<typeof startPredumpVictim>> | undefined;
       try {
-        for (const { pct, kill } of chains) {
+        for (const { pct, kill, run } of chains) {
           if (!v) {
             progress(`${bytes / MiB} MiB: starting the victim`);
             v = await startPredumpVictim(bytes / MiB, pct);
             progress(`${bytes / MiB} MiB: filled in ${(v.fillMs / 1000).toFixed(1)} s`);
           }
-          const c: PredumpBenchResult['cases'][number] = { bytes, pct, ...(kill ? { kill } : {}), victimFillMs: v.fillMs };
+          const c: PredumpBenchResult['cases'][number] = { bytes, pct, ...(kill ? { kill } : {}), ...(repeat > 1 ? { run } : {}), victimFillMs: v.fillMs };
           result.cases.push(c);
-          progress(`${bytes / MiB} MiB at ${pct} %/s: ${passes} passes + final dump${kill ? ' (killing the victim)' : ''}`);
+          progress(`${bytes / MiB} MiB at ${pct} %/s: ${passes} passes + final dump${kill ? ' (killing the victim)' : ''}${repeat > 1 ? `, run ${run} of ${repeat}` : ''}`);
           try {
-            c.result = await runPredumpCase(v, pct, { passes, intervalMs, level, finalLevel, imagesDir: join(base, `${bytes / MiB}M-${pct}${kill ? '-kill' : ''}`), log, kill });
+            c.result = await runPredumpCase(v, pct, { passes, intervalMs, level, finalLevel, imagesDir: join(base, `${bytes / MiB}M-${pct}${kill ? '-kill' : ''}-${run}`), log, kill });
             const f = c.result.final;
             progress(`  final dump frozen ${f.frozenMs.toFixed(1)} ms, ${f.pagesSaved} pages; slowdown ${(c.result.slowdown * 100).toFixed(1)} %`);
           } catch (e) {
