@@ -49,11 +49,12 @@ export function newInventory(
   options: Inventory['options'],
   stats: Record<string, number>,
   extra: Pick<Inventory, 'tracking' | 'notes'> = {},
+  id: string = randomUUID(),
 ): Inventory {
   return {
     format: 'criu-ts',
     version: 1,
-    id: randomUUID(),
+    id,
     kind,
     createdAt: new Date().toISOString(),
     toolVersion: toolVersion(),

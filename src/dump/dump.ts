@@ -98,7 +98,7 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
   const trackingInfos: TrackingInfo[] = parent?.inventory.tracking ?? [];
   const uffds = new Map<number, number>();
   for (const info of trackingInfos) {
-    const got = acquireTracking(info, info.targetPid);
+    const got = acquireTracking(info, info.targetPid, parent!.inventory.id);
     if ('fd' in got) uffds.set(info.targetPid, got.fd);
     else {
       notes.push(`write tracking of ${info.targetPid} was lost (${got.lost}): all of it is saved in this dump`);

@@ -7,6 +7,7 @@
 //   next pass: take the uffd from the tracker ─► WP scan: the written set, re-protected in
 //      the same step ─► register and arm new VMAs ─► copy the written pages while it runs
 // Pages written during a copy are written after their protection: the next pass has them.
+import { randomUUID } from 'node:crypto';
 import { closeSync } from 'node:fs';
 import type { Logger } from '../log.js';
 import type { ProgressFn } from '../progress.js';
@@ -24,7 +25,7 @@ import { stage } from './dump.js';
 import { freezeProcess, thaw, type Frozen } from './freeze.js';
 import { copyPlanned, plan, type PassInput } from './pass.js';
 import type { PassPlan } from './plan.js';
-import { acquireTracking, createTrackingUffd, endAllTracking, spawnTracker, type TrackingInfo } from './tracking.js';
+import { acquireTracking, createTrackingUffd, endAllTracking, recordPass, spawnTracker, type TrackingInfo } from './tracking.js';
 import { loadImageSet } from '../images/imageset.js';
 import { CriuError } from '../errors.js';
 
@@ -56,6 +57,8 @@ export async function preDump(opts: PreDumpOptions, log: Logger, fault?: string)
   const dir = opts.imagesDir;
   const total = timer();
   const notes: string[] = [];
+  // Known before the scan: the tracker records it as the chain's last pass (see tracking.ts).
+  const setId = randomUUID();
   createImageDir(dir);
   const parent: Parent | undefined = opts.prevImagesDir ? await stage(ctx, 'parent', root, () => openParent(dir, opts.prevImagesDir!, root)) : undefined;
   if (parent && !parent.inventory.tracking?.length) notes.push('the parent pass has no write tracking: every page is saved again');
@@ -63,14 +66,21 @@ export async function preDump(opts: PreDumpOptions, log: Logger, fault?: string)
   const tree = listTree(root);
   const uffds = new Map<number, number>();
   const fresh = new Map<number, { fd: number; userModeOnly: boolean }>();
+  const lost: TrackingInfo[] = [];
   for (const p of tree) {
     const info = parent?.inventory.tracking?.find((t) => t.targetPid === p.pid);
     if (!info) continue;
-    const got = acquireTracking(info, p.pid);
+    const got = acquireTracking(info, p.pid, parent!.inventory.id);
     if ('fd' in got) uffds.set(p.pid, got.fd);
-    else notes.push(`write tracking of ${p.pid} was lost (${got.lost}): this pass saves all of it and starts tracking afresh`);
+    else {
+      notes.push(`write tracking of ${p.pid} was lost (${got.lost}): this pass saves all of it and starts tracking afresh`);
+      lost.push(info);
+    }
   }
   for (const n of notes) log.warn(n);
+  // A tracker that is still there (its chain went on past the parent) holds the process's
+  // registration: it goes first, or registering afresh would find the VMAs taken (EBUSY).
+  await endAllTracking(lost);
   const pool = new CompressPool(opts.compressionLevel ?? 3, opts.compressThreads);
   const frozen: Frozen[] = [];
   const trackers: TrackingInfo[] = [];
@@ -113,6 +123,10 @@ export async function preDump(opts: PreDumpOptions, log: Logger, fault?: string)
         pool,
         log,
       };
+      // This pass is the chain's last from before its scan protects anything: if it fails
+      // after that, no pass may continue from the parent any more.
+      const info = fresh.has(p.pid) ? undefined : parent?.inventory.tracking?.find((t) => t.targetPid === p.pid);
+      if (info) recordPass(info, setId);
       const pl = await stage(ctx, 'plan', p.pid, () => plan(input));
       notes.push(...pl.notes);
       await finishPass(ctx, input, pl);
@@ -122,7 +136,7 @@ export async function preDump(opts: PreDumpOptions, log: Logger, fault?: string)
     for (const p of tree) {
       const made = fresh.get(p.pid);
       if (made) {
-        const info = spawnTracker(made.fd, p.pid, made.userModeOnly);
+        const info = spawnTracker(made.fd, p.pid, made.userModeOnly, setId);
         trackers.push(info);
         log.debug(`tracker ${info.trackerPid} holds the userfaultfd of ${p.pid}`);
       } else {
@@ -140,7 +154,7 @@ export async function preDump(opts: PreDumpOptions, log: Logger, fault?: string)
       const sinceParent = Date.now() - Date.parse(parent.inventory.createdAt);
       if (sinceParent > 0) ctx.stats.dirtyPagesPerSec = (ctx.stats.pagesWritten ?? 0) / (sinceParent / 1000);
     }
-    const inv = newInventory('pre-dump', root, parent, { shellJob: false, leaveRunning: true }, ctx.stats, { tracking: trackers, ...(notes.length ? { notes } : {}) });
+    const inv = newInventory('pre-dump', root, parent, { shellJob: false, leaveRunning: true }, ctx.stats, { tracking: trackers, ...(notes.length ? { notes } : {}) }, setId);
     inv.pids = tree.map((p) => p.pid);
     writeInventory(dir, inv);
     syncDir(dir);

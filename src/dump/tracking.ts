@@ -7,14 +7,24 @@
 // unregisters every range and clears the write protection in the target.
 // The cost: one small process per tracked target, and a PID to check before we trust it.
 //
+// The tracker also holds a record (fd 5, an unlinked file) of the id of the chain's last
+// pass: the set whose scan last protected the written pages again. A pass continues only
+// from that set. Otherwise the pages written before that later scan (a pass that came
+// after the parent, or one that failed after its scan) are protected but saved in no set
+// the new one descends from, and a continuation would miss them: tracking counts as lost,
+// and the pass saves everything. Each pre-dump pass writes its own id there before its scan.
+//
 //   pass 1:  inject userfaultfd ─► take it (pidfd_getfd) ─► UFFDIO_API(WP_ASYNC|WP_UNPOPULATED)
 //            ─► REGISTER(MODE_WP) each private VMA ─► spawn tracker with the uffd as fd 3
 //            ─► inventory.tracking = {tracker pid + start time, target start time}
-//   pass N:  inventory.tracking ─► tracker alive, same start time, fd 3 a userfaultfd?
-//            ─► pidfd_getfd(tracker, 3) ─► scan / register / copy ─► close our copy
+//   pass N:  inventory.tracking ─► tracker alive, same start time, fd 3 a userfaultfd, the
+//            record names the parent? ─► pidfd_getfd(tracker, 3) ─► record = this set's id
+//            ─► scan / register / copy ─► close our copy  (the final dump only checks the
+//            record: its scan protects nothing)
 //   end:     SIGTERM the tracker (and close our copy): the kernel unregisters everything.
 import { spawn } from 'node:child_process';
-import { closeSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, readlinkSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CriuError } from '../errors.js';
 import type { Inventory } from '../images/inventory.js';
@@ -27,6 +37,7 @@ export type TrackingInfo = NonNullable<Inventory['tracking']>[number];
 
 export const trackerPath = () => join(packageRoot(), 'build', 'Release', 'tracker');
 const TRACKER_FD = 3;
+const RECORD_FD = 5;
 
 /** Start time of a process in clock ticks since boot (/proc/PID/stat field 22): with the pid, an identity. */
 export function startTime(pid: number): number {
@@ -60,21 +71,70 @@ export function registerWp(fd: number, start: number, end: number): RegisterResu
   }
 }
 
-/** Hands the uffd to a new tracker process; returns what a later pass needs to find it. */
-export function spawnTracker(uffd: number, targetPid: number, userModeOnly: boolean): TrackingInfo {
+/**
+ * Hands the uffd to a new tracker process, with its record naming `setId` (the pass that
+ * armed tracking); returns what a later pass needs to find it.
+ */
+export function spawnTracker(uffd: number, targetPid: number, userModeOnly: boolean, setId: string): TrackingInfo {
+  // An unlinked file on tmpfs: it lives exactly as long as the tracker holds it.
+  const path = join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), `criu-ts-record-${targetPid}-${process.pid}-${Date.now()}`);
+  const record = openSync(path, 'wx+', 0o600);
   const pidfd = native.pidfdOpen(targetPid);
   try {
-    const child = spawn(trackerPath(), [String(targetPid)], { stdio: ['ignore', 'ignore', 'ignore', uffd, pidfd], detached: true });
+    unlinkSync(path);
+    writeRecord(record, setId);
+    const child = spawn(trackerPath(), [String(targetPid)], { stdio: ['ignore', 'ignore', 'ignore', uffd, pidfd, record], detached: true });
     child.unref();
     if (!child.pid) throw new CriuError('EAGAIN', 'could not start the tracker process');
-    return { targetPid, trackerPid: child.pid, trackerStartTime: startTime(child.pid), trackerFd: TRACKER_FD, targetStartTime: startTime(targetPid), userModeOnly };
+    return { targetPid, trackerPid: child.pid, trackerStartTime: startTime(child.pid), trackerFd: TRACKER_FD, recordFd: RECORD_FD, targetStartTime: startTime(targetPid), userModeOnly };
+  } finally {
+    closeSync(pidfd);
+    closeSync(record);
+  }
+}
+
+function writeRecord(fd: number, setId: string): void {
+  ftruncateSync(fd, 0);
+  writeSync(fd, setId, 0);
+}
+
+/** A copy of one of the tracker's fds (the caller closes it). */
+function takeFrom(tracker: number, fd: number): number {
+  const pidfd = native.pidfdOpen(tracker);
+  try {
+    return native.pidfdGetfd(pidfd, fd);
   } finally {
     closeSync(pidfd);
   }
 }
 
-/** Takes the chain's uffd from its tracker, or says why tracking was lost. */
-export function acquireTracking(info: TrackingInfo, targetPid: number): { fd: number } | { lost: string } {
+/** The id of the chain's last pass, as its tracker records it (undefined: a chain without a record). */
+function lastPass(info: TrackingInfo): string | undefined {
+  if (info.recordFd === undefined) return undefined;
+  const fd = takeFrom(info.trackerPid, info.recordFd);
+  try {
+    const buf = Buffer.alloc(128);
+    return buf.toString('utf8', 0, readSync(fd, buf, 0, buf.length, 0));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Records `setId` as the chain's last pass: call it before the pass's scan protects anything. */
+export function recordPass(info: TrackingInfo, setId: string): void {
+  const fd = takeFrom(info.trackerPid, info.recordFd!);
+  try {
+    writeRecord(fd, setId);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Takes the chain's uffd from its tracker, or says why tracking was lost; `parentId` is the
+ * id of the set the pass continues from, which must be the chain's last pass.
+ */
+export function acquireTracking(info: TrackingInfo, targetPid: number, parentId: string): { fd: number } | { lost: string } {
   try {
     if (startTime(targetPid) !== info.targetStartTime) return { lost: `pid ${targetPid} is not the process the chain started with` };
   } catch {
@@ -87,13 +147,18 @@ export function acquireTracking(info: TrackingInfo, targetPid: number): { fd: nu
   } catch {
     return { lost: `tracker ${t} is gone` };
   }
-  const pidfd = native.pidfdOpen(t);
+  let last: string | undefined;
   try {
-    return { fd: native.pidfdGetfd(pidfd, info.trackerFd) };
+    last = lastPass(info);
+  } catch (e) {
+    return { lost: `cannot read the record of tracker ${t}: ${(e as Error).message}` };
+  }
+  if (last === undefined) return { lost: 'the chain was started by a criu-ts that kept no record of its last pass' };
+  if (last !== parentId) return { lost: `the parent set is not the chain's last pass (pass ${last} protected the pages again after it, or failed)` };
+  try {
+    return { fd: takeFrom(t, info.trackerFd) };
   } catch (e) {
     return { lost: `cannot take the userfaultfd from tracker ${t}: ${(e as Error).message}` };
-  } finally {
-    closeSync(pidfd);
   }
 }
 

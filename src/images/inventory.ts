@@ -39,6 +39,8 @@ export const inventorySchema = obj({
       trackerPid: uint,
       trackerStartTime: uint,
       trackerFd: uint,
+      /** The tracker's record of the chain's last pass (see tracking.ts); chains from before it have none. */
+      recordFd: opt(uint),
       targetStartTime: uint,
       userModeOnly: bool,
     }),

@@ -139,6 +139,26 @@ describe('pre-dump chains', () => {
     await restoreAndVerify(join(dir, 'final'), pid);
   });
 
+  it('continues only from the last pass: after a pass that failed past its scan, or from a parent the chain went past, everything is saved again', async () => {
+    const { pid, dir, t } = await scribbleWithFirstPass();
+    const buf = async (set: string) => vmaAt(await show(join(dir, set)), addrOf(t, 'buf'))!.pagesHere;
+    // Its scan protected the pages written since pass 1 again; the pass then failed.
+    const failed = await runCli(['pre-dump', '-t', String(pid), '-D', join(dir, '2'), '--prev-images-dir', '../1'], { CRIU_TS_FAULT: 'plan:fail' });
+    expect(failed.code, failed.stderr).toBe(1);
+    expect(failed.stderr).toMatch(/fault injected/);
+    // So pass 1 no longer tells what changed: a retry from it saves everything (and starts afresh).
+    const retry = ok(await preDump(pid, join(dir, '2b'), '../1'));
+    expect(retry.stderr).toMatch(/tracking of \d+ was lost \(the parent set is not the chain's last pass/);
+    expect(await buf('2b')).toBe(32 * 256);
+    const next = ok(await preDump(pid, join(dir, '3'), '../2b'));
+    expect(next.stderr).not.toMatch(/was lost/); // 2b is the last pass: pass 3 continues from it
+    // A dump from 2b, which pass 3 went past, saves everything too; the process comes back exact.
+    const d = ok(await runCli(['dump', '-t', String(pid), '-D', join(dir, 'final'), '--prev-images-dir', '../2b', '--shell-job']));
+    expect(d.stderr).toMatch(/tracking of \d+ was lost \(the parent set is not the chain's last pass/);
+    await t.exited;
+    await restoreAndVerify(join(dir, 'final'), pid);
+  });
+
   it('a final dump that fails, before or after its scan, leaves the chain as it was: the retry saves only the changes and restores exactly', async () => {
     const { pid, dir, t } = await scribbleWithFirstPass();
     const attempt = (sub: string, fault: string, more: string[]) => runCli(['dump', '-t', String(pid), '-D', join(dir, sub), '--prev-images-dir', '../1', '--shell-job', ...more], { CRIU_TS_FAULT: fault });
