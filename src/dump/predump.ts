@@ -126,7 +126,7 @@ export async function preDump(opts: PreDumpOptions, log: Logger, fault?: string)
       // This pass is the chain's last from before its scan protects anything: if it fails
       // after that, no pass may continue from the parent any more.
       const info = fresh.has(p.pid) ? undefined : parent?.inventory.tracking?.find((t) => t.targetPid === p.pid);
-      if (info) recordPass(info, setId);
+      if (info) recordPass(info, parent!.inventory.id, setId);
       const pl = await stage(ctx, 'plan', p.pid, () => plan(input));
       notes.push(...pl.notes);
       await finishPass(ctx, input, pl);

@@ -93,6 +93,11 @@ export function spawnTracker(uffd: number, targetPid: number, userModeOnly: bool
   }
 }
 
+function readRecord(fd: number): string {
+  const buf = Buffer.alloc(128);
+  return buf.toString('utf8', 0, readSync(fd, buf, 0, buf.length, 0));
+}
+
 function writeRecord(fd: number, setId: string): void {
   ftruncateSync(fd, 0);
   writeSync(fd, setId, 0);
@@ -113,17 +118,22 @@ function lastPass(info: TrackingInfo): string | undefined {
   if (info.recordFd === undefined) return undefined;
   const fd = takeFrom(info.trackerPid, info.recordFd);
   try {
-    const buf = Buffer.alloc(128);
-    return buf.toString('utf8', 0, readSync(fd, buf, 0, buf.length, 0));
+    return readRecord(fd);
   } finally {
     closeSync(fd);
   }
 }
 
-/** Records `setId` as the chain's last pass: call it before the pass's scan protects anything. */
-export function recordPass(info: TrackingInfo, setId: string): void {
+/**
+ * Records `setId` as the chain's last pass: call it before the pass's scan protects
+ * anything. The record must still name `parentId`: a pass of the same chain that ran since
+ * this one took the tracking (two at once) would otherwise lose its pages to the next.
+ */
+export function recordPass(info: TrackingInfo, parentId: string, setId: string): void {
   const fd = takeFrom(info.trackerPid, info.recordFd!);
   try {
+    const last = readRecord(fd);
+    if (last !== parentId) throw new CriuError('EBUSY', `another pass of the chain of ${info.targetPid} ran since its parent (the chain's last pass is now ${last}): run this one again from the newest set`);
     writeRecord(fd, setId);
   } finally {
     closeSync(fd);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SetSummary } from '../../src/images/describe.js';
 import { rehearsalPrefix } from '../../src/dump/rehearsal.js';
+import { recordPass, type TrackingInfo } from '../../src/dump/tracking.js';
 import { fixture } from '../helpers/fixtures.js';
 import { settle } from '../helpers/fixture-cases.js';
 import { restoreAndVerify as verifyRestore, vmasWithFlag } from '../helpers/chain.js';
@@ -152,6 +153,11 @@ describe('pre-dump chains', () => {
     expect(await buf('2b')).toBe(32 * 256);
     const next = ok(await preDump(pid, join(dir, '3'), '../2b'));
     expect(next.stderr).not.toMatch(/was lost/); // 2b is the last pass: pass 3 continues from it
+    // A second pass that took the tracking from 2b while pass 3 ran is refused before its scan,
+    // and the record still names pass 3.
+    const inv = (set: string) => JSON.parse(readFileSync(join(dir, set, 'inventory.json'), 'utf8')) as { id: string; tracking: TrackingInfo[] };
+    expect(() => recordPass(inv('3').tracking[0]!, inv('2b').id, 'another')).toThrow(/another pass of the chain of \d+ ran since its parent/);
+    expect(() => recordPass(inv('3').tracking[0]!, inv('3').id, inv('3').id)).not.toThrow();
     // A dump from 2b, which pass 3 went past, saves everything too; the process comes back exact.
     const d = ok(await runCli(['dump', '-t', String(pid), '-D', join(dir, 'final'), '--prev-images-dir', '../2b', '--shell-job']));
     expect(d.stderr).toMatch(/tracking of \d+ was lost \(the parent set is not the chain's last pass/);
