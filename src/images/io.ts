@@ -3,6 +3,7 @@
 import { closeSync, constants, fstatSync, fsync, fsyncSync, lstatSync, mkdirSync, openSync, readSync, write, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { CriuError } from '../errors.js';
 import { ImageError } from './errors.js';
 import { SchemaError, type Check } from './schema.js';
 import type { SetLocation } from './source.js';
@@ -94,6 +95,12 @@ export class DeferredSyncs {
 }
 
 /** Writes a new image file and fsyncs it, or leaves the fsync to `syncs`. */
+/** A failed write or sync of an image file, naming it (the system's error names only the call). */
+export function writeError(path: string, e: unknown): CriuError {
+  const code = (e as { code?: unknown }).code;
+  return new CriuError(typeof code === 'string' ? code : 'EIO', `cannot write ${path}: ${(e as Error).message}`, { cause: e });
+}
+
 export function writeImageFile(dir: string, name: string, data: Uint8Array | string, syncs?: DeferredSyncs): void {
   const fd = createImageFile(dir, name);
   try {
@@ -101,7 +108,7 @@ export function writeImageFile(dir: string, name: string, data: Uint8Array | str
     if (!syncs) fsyncSync(fd);
   } catch (e) {
     closeSync(fd);
-    throw e;
+    throw writeError(join(dir, name), e);
   }
   if (syncs) syncs.add(fd, join(dir, name));
   else closeSync(fd);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { crc32 } from './crc32.js';
 import type { CompressPool, CompressedBatch } from './compress-pool.js';
 import { ImageError } from './errors.js';
-import { createImageFile, fsyncAsync, writeAll, writeAllAsync, writeImageFile, type DeferredSyncs } from './io.js';
+import { createImageFile, fsyncAsync, writeAll, writeAllAsync, writeError, writeImageFile, type DeferredSyncs } from './io.js';
 import { decodePagemap, encodePagemap, PAGE, pagemapSize, RangeKind, type FrameEntry, type PagemapIndex, type PageRangeEntry } from './pagemap.js';
 import { sourceOf, type ImageFile, type SetLocation } from './source.js';
 import { zstd } from './zstd.js';
@@ -97,7 +97,11 @@ export class PagesWriter {
    */
   reserve(bytes: number, syncThread?: SyncThread): Promise<void> {
     const zeros = Buffer.alloc(Math.min(bytes, 1 << 20));
-    for (let off = this.reserved; off < bytes; off += zeros.length) writeAll(this.fd, zeros.subarray(0, Math.min(zeros.length, bytes - off)), off);
+    try {
+      for (let off = this.reserved; off < bytes; off += zeros.length) writeAll(this.fd, zeros.subarray(0, Math.min(zeros.length, bytes - off)), off);
+    } catch (e) {
+      throw writeError(this.path, e);
+    }
     this.reserved = Math.max(this.reserved, bytes);
     // And the index's memory, touched now (see encodePagemap): at most a range of data and
     // one of parent per page, a frame per frameRawSize.
@@ -126,6 +130,11 @@ export class PagesWriter {
     if (last && last.kind === kind && last.start + last.nrPages * PAGE === start) last.nrPages += nrPages;
     else this.ranges.push({ start, nrPages, kind, streamOff: kind === RangeKind.Data ? this.stream : 0 });
     this.lastEnd = start + nrPages * PAGE;
+  }
+
+  /** The pages file, as errors name it. */
+  get path(): string {
+    return join(this.dir, pagesFile(this.pid));
   }
 
   /** A buffer of `size` bytes to read pages into, for addData with handOver (recycled from the compressors). */
@@ -215,11 +224,16 @@ export class PagesWriter {
     }
     const len = b.data.length;
     this.fileOff += len;
-    const w = writeAllAsync(this.fd, b.data, at).then(() => {
-      this.pool.recycle(b);
-      this.written += len;
-      this.writeBack(at, len);
-    });
+    const w = writeAllAsync(this.fd, b.data, at).then(
+      () => {
+        this.pool.recycle(b);
+        this.written += len;
+        this.writeBack(at, len);
+      },
+      (e: unknown) => {
+        throw writeError(this.path, e);
+      },
+    );
     w.catch(() => {}); // awaited in turn below, or by writeFrames
     this.writing.push(w);
     while (this.writing.length > MAX_WRITING) await this.writing.shift();
@@ -284,7 +298,9 @@ export class PagesWriter {
     // blocks the reservation allocated (several ms of journal work on the main thread, while
     // frozen, when it was synchronous).
     const cut = this.reserved > this.fileOff ? ftruncateAsync(this.fd, this.fileOff) : Promise.resolve();
-    this.finalSync = cut.then(() => fsyncAsync(this.fd));
+    this.finalSync = cut.then(() => fsyncAsync(this.fd)).catch((e: unknown) => {
+      throw writeError(this.path, e);
+    });
     this.finalSync.catch(() => {}); // complete() reports it
     return { rawBytes: this.stream, storedBytes: this.fileOff, frames: this.frames.length };
   }

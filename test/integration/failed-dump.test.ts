@@ -1,15 +1,18 @@
 // A dump that fails or dies at any stage leaves the process running, unharmed and untraced,
 // and an incomplete set (no inventory.json) that restore refuses; only a dump killed after the
 // inventory was fsynced leaves a complete set. A restore that fails or dies at any stage
-// leaves nothing of the PID behind (no process, no zombie), and the set still restores.
+// leaves nothing of the PID behind (no process, no zombie), and the set still restores. A dump
+// or pre-dump that runs out of disk space fails naming the file, and leaves the process as it was.
 //
 // The test-only switch CRIU_TS_FAULT=STAGE:fail makes criu-ts fail at the end of STAGE as any
 // error would; STAGE:kill makes it SIGKILL itself there, as a crash or the OOM killer would.
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { dump } from '../../src/dump/dump.js';
 import { silentLogger } from '../../src/log.js';
+import { vmasWithFlag } from '../helpers/chain.js';
 import { killAndReap, removeDir, runCli, startCli, tempDir } from '../helpers/cli.js';
 import { fixture } from '../helpers/fixtures.js';
 import { lineIn, procState, reapIfOurs, waitAsleep } from '../helpers/process-state.js';
@@ -44,6 +47,35 @@ async function expectUnharmed(t: Target): Promise<void> {
   expect(verdict, t.lines.join('\n')).toBe('PASS');
   expect(await t.exited).toBe(0);
 }
+
+describe('a dump or pre-dump that runs out of disk space', () => {
+  it('fails naming the pages file, and leaves the process running, unharmed and untracked', async () => {
+    const work = tempDir('criu-ts-fulldisk-');
+    // A 4 MiB tmpfs for the images: fx_memory's 32 MiB area is 5/8 random, far over it.
+    const small = join(work, 'small');
+    mkdirSync(small);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', small]);
+    const dir = join(work, 'victim');
+    mkdirSync(dir);
+    const t = await startTarget(fixture('fx_memory'), ['32', dir]);
+    try {
+      await t.waitFor(/^ready$/);
+      await waitAsleep(t.pid);
+      for (const [cmd, set, more] of [['dump', 'dump', ['--shell-job']], ['pre-dump', 'pre', []]] as const) {
+        const r = await runCli([cmd, '-t', String(t.pid), '-D', join(small, set), ...more]);
+        expect(r.code, r.stderr).toBe(1);
+        expect(r.stderr).toMatch(new RegExp(`cannot write ${escape(join(small, set))}/pages-${t.pid}\\.zst: ENOSPC`));
+        expect(existsSync(join(small, set, 'inventory.json'))).toBe(false);
+        expect(vmasWithFlag(t.pid, 'uw')).toEqual([]); // the failed first pass left no tracking behind
+      }
+      await expectUnharmed(t);
+    } finally {
+      await t.stop(); // already gone unless a check failed
+      execFileSync('umount', [small]);
+      removeDir(work);
+    }
+  });
+});
 
 describe.concurrent('a dump that fails or dies leaves the process running, unharmed', () => {
   for (const point of DUMP_POINTS) {
