@@ -79,16 +79,19 @@ export function spawnTracker(uffd: number, targetPid: number, userModeOnly: bool
   // An unlinked file on tmpfs: it lives exactly as long as the tracker holds it.
   const path = join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), `criu-ts-record-${targetPid}-${process.pid}-${Date.now()}`);
   const record = openSync(path, 'wx+', 0o600);
-  const pidfd = native.pidfdOpen(targetPid);
   try {
     unlinkSync(path);
     writeRecord(record, setId);
-    const child = spawn(trackerPath(), [String(targetPid)], { stdio: ['ignore', 'ignore', 'ignore', uffd, pidfd, record], detached: true });
-    child.unref();
-    if (!child.pid) throw new CriuError('EAGAIN', 'could not start the tracker process');
-    return { targetPid, trackerPid: child.pid, trackerStartTime: startTime(child.pid), trackerFd: TRACKER_FD, recordFd: RECORD_FD, targetStartTime: startTime(targetPid), userModeOnly };
+    const pidfd = native.pidfdOpen(targetPid);
+    try {
+      const child = spawn(trackerPath(), [String(targetPid)], { stdio: ['ignore', 'ignore', 'ignore', uffd, pidfd, record], detached: true });
+      child.unref();
+      if (!child.pid) throw new CriuError('EAGAIN', 'could not start the tracker process');
+      return { targetPid, trackerPid: child.pid, trackerStartTime: startTime(child.pid), trackerFd: TRACKER_FD, recordFd: RECORD_FD, targetStartTime: startTime(targetPid), userModeOnly };
+    } finally {
+      closeSync(pidfd);
+    }
   } finally {
-    closeSync(pidfd);
     closeSync(record);
   }
 }

@@ -211,8 +211,9 @@ export class PagesWriter {
 
   /**
    * The oldest batch, in its place in the file, written on the libuv pool: the copy into the
-   * page cache (several ms for each 4 MiB of a final dump's pages, while the process is
-   * frozen) is off the thread that plans, indexes and checksums. At most MAX_WRITING at once.
+   * page cache is off the thread that plans, indexes and checksums, which no longer waits on
+   * page-cache pressure either (a final dump: a little ahead of writing on the main thread,
+   * see the design notes). At most MAX_WRITING at once.
    */
   private async writeOldest(): Promise<void> {
     const b = await this.inflight.shift()!;
