@@ -11,7 +11,7 @@
 //    after arming is caught by the next pass, one written before is present now.
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { addr, type Vma } from '../images/mm.js';
-import { PAGE, RangeKind, firstRangeAfter, type PagemapIndex } from '../images/pagemap.js';
+import { PAGE, RangeKind, firstRangeAfter, firstSpanAfter, type PagemapIndex } from '../images/pagemap.js';
 import { hasCode } from '../kernel/native.js';
 import { openPagemap, scanBuffer, scanFd, scanFdAsync, type PageRange } from '../kernel/pagemap.js';
 import { PAGE_IS, PM_SCAN } from '../kernel/syscalls.js';
@@ -182,18 +182,32 @@ export function subtract(a: Array<{ start: number; end: number }>, b: Array<{ st
 /** The parent's ranges (pages it can give) within [start, end). */
 export function parentRanges(parent: ParentPages, start: number, end: number): Array<{ start: number; end: number }> {
   const out: Array<{ start: number; end: number }> = [];
+  // Adjacent ranges merge: the parent's index alternates DATA and PARENT at every page its
+  // pass saved, and keeping those seams would multiply this pass's items (and its index).
+  const add = (s: number, e: number) => {
+    const last = out[out.length - 1];
+    if (last && last.end === s) last.end = e;
+    else out.push({ start: s, end: e });
+  };
+  const gives = (kind: RangeKind) => kind === RangeKind.Data || kind === RangeKind.Parent || kind === RangeKind.Zero;
+  // A decoded index's typed arrays: its range objects are made only if something asks.
+  const spans = parent.index.spans;
+  if (spans) {
+    for (let i = firstSpanAfter(spans, start); i < spans.start.length; i++) {
+      if (spans.start[i]! >= end) break;
+      const s = Math.max(start, spans.start[i]!);
+      const e = Math.min(end, spans.end[i]!);
+      if (e > s && gives(spans.kind[i]! as RangeKind)) add(s, e);
+    }
+    return out;
+  }
   const ranges = parent.index.ranges;
   for (let i = firstRangeAfter(ranges, start); i < ranges.length; i++) {
     const r = ranges[i]!;
     if (r.start >= end) break;
     const s = Math.max(start, r.start);
     const e = Math.min(end, r.start + r.nrPages * PAGE);
-    if (!(e > s && (r.kind === RangeKind.Data || r.kind === RangeKind.Parent || r.kind === RangeKind.Zero))) continue;
-    // Adjacent ranges merge: the parent's index alternates DATA and PARENT at every page its
-    // pass saved, and keeping those seams would multiply this pass's items (and its index).
-    const last = out[out.length - 1];
-    if (last && last.end === s) last.end = e;
-    else out.push({ start: s, end: e });
+    if (e > s && gives(r.kind)) add(s, e);
   }
   return out;
 }

@@ -48,9 +48,19 @@ export interface FrameEntry {
   stored?: boolean;
 }
 
+/** A decoded index's ranges in typed arrays: read without an object per range (see decodePagemap). */
+export interface RangeSpans {
+  start: Float64Array;
+  /** start + nrPages * PAGE. */
+  end: Float64Array;
+  kind: Uint8Array;
+}
+
 export interface PagemapIndex {
   frameRawSize: number;
   ranges: PageRangeEntry[];
+  /** The ranges as typed arrays (a decoded index has them; `ranges` is then built on first use). */
+  spans?: RangeSpans;
   frames: FrameEntry[];
   /**
    * Frame i straight from the index file, checked on its own (a decoded index has it): the
@@ -142,32 +152,49 @@ export function decodePagemap(buf: Buffer, path: string): PagemapIndex {
 
   // The body through a Uint32Array: element reads cost far less than Buffer method calls,
   // and a restore decodes every index before the process runs (tens of thousands of entries).
+  // Checked and kept in typed arrays: an object (and a boxed address) per range kept the
+  // collector busy for most of a decode, 44-135 ms for 73k ranges in a fresh process (a
+  // chain's final dump decodes its parent's index just before the freeze).
   const aligned = buf.byteOffset % 4 === 0 ? buf : Buffer.from(buf);
   const u32 = new Uint32Array(aligned.buffer, aligned.byteOffset, aligned.length >> 2);
   const HI = 0x100000000;
-  const ranges: PageRangeEntry[] = new Array(nrRanges);
+  const spans: RangeSpans = { start: new Float64Array(nrRanges), end: new Float64Array(nrRanges), kind: new Uint8Array(nrRanges) };
+  const streamOffs = new Float64Array(nrRanges);
   let w = HEADER_SIZE / 4;
   let prevEnd = 0;
   let stream = 0;
   for (let i = 0; i < nrRanges; i++, w += RANGE_SIZE / 4) {
-    const r: PageRangeEntry = {
-      start: u32[w]! + u32[w + 1]! * HI,
-      nrPages: u32[w + 2]! + u32[w + 3]! * HI,
-      kind: u32[w + 4]! as RangeKind,
-      streamOff: u32[w + 6]! + u32[w + 7]! * HI,
-    };
-    if (r.start % PAGE || r.nrPages <= 0) bad(`range ${i}: not page aligned or empty`);
-    if (r.start < prevEnd) bad(`range ${i}: overlaps or is out of order`);
-    if (r.kind > RangeKind.Zero) bad(`range ${i}: unknown kind ${r.kind}`);
-    if (r.kind === RangeKind.Data) {
-      if (r.streamOff !== stream) bad(`range ${i}: stream offset ${r.streamOff}, expected ${stream}`);
-      stream += r.nrPages * PAGE;
+    const start = u32[w]! + u32[w + 1]! * HI;
+    const nrPages = u32[w + 2]! + u32[w + 3]! * HI;
+    const kind = u32[w + 4]!;
+    const streamOff = u32[w + 6]! + u32[w + 7]! * HI;
+    if (start % PAGE || nrPages <= 0) bad(`range ${i}: not page aligned or empty`);
+    if (start < prevEnd) bad(`range ${i}: overlaps or is out of order`);
+    if (kind > RangeKind.Zero) bad(`range ${i}: unknown kind ${kind}`);
+    if (kind === RangeKind.Data) {
+      if (streamOff !== stream) bad(`range ${i}: stream offset ${streamOff}, expected ${stream}`);
+      stream += nrPages * PAGE;
       if (stream > rawBytes) bad(`range ${i}: points past the end of the page data (${stream} > ${rawBytes})`);
     }
-    prevEnd = r.start + r.nrPages * PAGE;
-    ranges[i] = r;
+    prevEnd = start + nrPages * PAGE;
+    spans.start[i] = start;
+    spans.end[i] = prevEnd;
+    spans.kind[i] = kind;
+    streamOffs[i] = streamOff;
   }
   if (stream !== rawBytes) bad(`ranges hold ${stream} bytes of page data, the header says ${rawBytes}`);
+  // Range objects for the readers that want them (restore, show), made on first use.
+  let rangeList: PageRangeEntry[] | undefined;
+  const decodeRanges = (): PageRangeEntry[] => {
+    if (rangeList) return rangeList;
+    const out: PageRangeEntry[] = new Array(nrRanges);
+    for (let i = 0; i < nrRanges; i++) {
+      const kind = spans.kind[i]! as RangeKind;
+      out[i] = { start: spans.start[i]!, nrPages: (spans.end[i]! - spans.start[i]!) / PAGE, kind, streamOff: streamOffs[i]! };
+    }
+    rangeList = out;
+    return out;
+  };
 
   const framesBase = w;
   const frameEntry = (v: number, i: number): FrameEntry => {
@@ -209,7 +236,8 @@ export function decodePagemap(buf: Buffer, path: string): PagemapIndex {
     if (f.rawSize !== rawWant || f.fileOff + f.compSize > pagesBytes) bad(`frame ${i}: does not fit the page data or the page file`);
     return f;
   };
-  const index = { frameRawSize, ranges, pagesBytes, rawBytes, frameAt } as PagemapIndex;
+  const index = { frameRawSize, spans, pagesBytes, rawBytes, frameAt } as PagemapIndex;
+  Object.defineProperty(index, 'ranges', { get: decodeRanges, enumerable: true });
   Object.defineProperty(index, 'frames', { get: decodeFrames, set: (v: FrameEntry[]) => (table = v), enumerable: true });
   return index;
 }
@@ -226,6 +254,18 @@ export function findRange(ranges: PageRangeEntry[], addr: number): number {
     else return mid;
   }
   return -1;
+}
+
+/** The same over a decoded index's spans. */
+export function firstSpanAfter(spans: RangeSpans, addr: number): number {
+  let lo = 0;
+  let hi = spans.end.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (spans.end[mid]! <= addr) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** Index of the first range ending after addr (ranges.length if none). */

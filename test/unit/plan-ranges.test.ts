@@ -1,8 +1,9 @@
 // The range arithmetic of a pass plan (src/dump/plan.ts): the parent keeps its pages minus
-// the written set; the pages saved are the written set that is still present.
+// the written set; the pages saved are the written set that is still present. A decoded
+// index (its ranges in typed arrays) gives the same parent ranges as its range objects.
 import { describe, expect, it } from 'vitest';
 import { parentRanges, subtract } from '../../src/dump/plan.js';
-import { PAGE, RangeKind, type PageRangeEntry } from '../../src/images/pagemap.js';
+import { decodePagemap, encodePagemap, PAGE, RangeKind, type PageRangeEntry } from '../../src/images/pagemap.js';
 
 const r = (start: number, end: number) => ({ start, end });
 
@@ -14,8 +15,23 @@ describe('plan ranges', () => {
   it('the parent gives one range across its own DATA / PARENT / ZERO seams, split only at holes and at the VMA', () => {
     const P = (page: number, nr: number, kind: RangeKind): PageRangeEntry => ({ start: page * PAGE, nrPages: nr, kind, streamOff: 0 });
     const ranges = [P(0, 2, RangeKind.Parent), P(2, 1, RangeKind.Data), P(3, 4, RangeKind.Parent), P(7, 1, RangeKind.Zero), P(10, 2, RangeKind.Data)];
-    const parent = { vmas: [], index: { frameRawSize: 65536, ranges, frames: [], pagesBytes: 0, rawBytes: 0 } };
-    expect(parentRanges(parent, 0, 12 * PAGE)).toEqual([r(0, 8 * PAGE), r(10 * PAGE, 12 * PAGE)]);
-    expect(parentRanges(parent, 1 * PAGE, 11 * PAGE)).toEqual([r(1 * PAGE, 8 * PAGE), r(10 * PAGE, 11 * PAGE)]);
+    const index = { frameRawSize: 65536, ranges, frames: [], pagesBytes: 0, rawBytes: 0 };
+    // The same from the index as a dump reads it: decoded, its ranges in typed arrays.
+    const data = ranges.filter((x) => x.kind === RangeKind.Data);
+    let off = 0;
+    for (const d of data) {
+      d.streamOff = off;
+      off += d.nrPages * PAGE;
+    }
+    const decoded = decodePagemap(encodePagemap({ ...index, frames: [{ fileOff: 0, compSize: 10, rawSize: off, crc: 0 }], pagesBytes: 10, rawBytes: off }), 'x');
+    expect(decoded.spans?.start.length).toBe(ranges.length);
+    for (const ix of [index, decoded]) {
+      const parent = { vmas: [], index: ix };
+      expect(parentRanges(parent, 0, 12 * PAGE)).toEqual([r(0, 8 * PAGE), r(10 * PAGE, 12 * PAGE)]);
+      expect(parentRanges(parent, 1 * PAGE, 11 * PAGE)).toEqual([r(1 * PAGE, 8 * PAGE), r(10 * PAGE, 11 * PAGE)]);
+      expect(parentRanges(parent, 8 * PAGE, 10 * PAGE)).toEqual([]);
+    }
+    // Its range objects, made on first use, are the ranges written.
+    expect(decoded.ranges).toEqual(ranges);
   });
 });
