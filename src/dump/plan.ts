@@ -11,7 +11,7 @@
 //    after arming is caught by the next pass, one written before is present now.
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { addr, type Vma } from '../images/mm.js';
-import { PAGE, RangeKind, firstRangeAfter, firstSpanAfter, type PagemapIndex } from '../images/pagemap.js';
+import { PAGE, RangeKind, firstSpanAfter, spansOf, type PagemapIndex } from '../images/pagemap.js';
 import { hasCode } from '../kernel/native.js';
 import { openPagemap, scanBuffer, scanFd, scanFdAsync, type PageRange } from '../kernel/pagemap.js';
 import { PAGE_IS, PM_SCAN } from '../kernel/syscalls.js';
@@ -190,24 +190,13 @@ export function parentRanges(parent: ParentPages, start: number, end: number): A
     else out.push({ start: s, end: e });
   };
   const gives = (kind: RangeKind) => kind === RangeKind.Data || kind === RangeKind.Parent || kind === RangeKind.Zero;
-  // A decoded index's typed arrays: its range objects are made only if something asks.
-  const spans = parent.index.spans;
-  if (spans) {
-    for (let i = firstSpanAfter(spans, start); i < spans.start.length; i++) {
-      if (spans.start[i]! >= end) break;
-      const s = Math.max(start, spans.start[i]!);
-      const e = Math.min(end, spans.end[i]!);
-      if (e > s && gives(spans.kind[i]! as RangeKind)) add(s, e);
-    }
-    return out;
-  }
-  const ranges = parent.index.ranges;
-  for (let i = firstRangeAfter(ranges, start); i < ranges.length; i++) {
-    const r = ranges[i]!;
-    if (r.start >= end) break;
-    const s = Math.max(start, r.start);
-    const e = Math.min(end, r.start + r.nrPages * PAGE);
-    if (e > s && gives(r.kind)) add(s, e);
+  // Typed arrays: a decoded index makes no range objects unless something else asks.
+  const spans = spansOf(parent.index);
+  for (let i = firstSpanAfter(spans, start); i < spans.start.length; i++) {
+    if (spans.start[i]! >= end) break;
+    const s = Math.max(start, spans.start[i]!);
+    const e = Math.min(end, spans.end[i]!);
+    if (e > s && gives(spans.kind[i]! as RangeKind)) add(s, e);
   }
   return out;
 }

@@ -5,7 +5,7 @@ import { ImageError } from './errors.js';
 import { readFiles, type Files } from './files.js';
 import { INVENTORY, readInventory, type Inventory } from './inventory.js';
 import { readMm, type Mm } from './mm.js';
-import { PAGE, RangeKind, firstRangeAfter } from './pagemap.js';
+import { PAGE, RangeKind, firstSpanAfter, spansOf } from './pagemap.js';
 import { PagesReader } from './pages.js';
 import { PSTREE, readPstree, type Pstree } from './pstree.js';
 import { sourceOf, type ImageSource, type SetLocation } from './source.js';
@@ -110,20 +110,20 @@ export function resolvePages(readers: PagesReader[], pid: number, within?: Array
   const walk = (level: number, start: number, len: number, strict: boolean) => {
     const r = readers[level];
     if (!r) throw new ImageError(readers[level - 1]!.path, `pages 0x${start.toString(16)}+${len} are promised by a parent set, but there is none`);
-    const ranges = r.index.ranges;
+    const g = spansOf(r.index);
     let at = start;
     const end = start + len;
-    for (let i = firstRangeAfter(ranges, at); i < ranges.length && at < end; i++) {
-      const g = ranges[i]!;
-      const gEnd = g.start + g.nrPages * PAGE;
-      if (g.start >= end) break;
-      if (g.start > at && strict) {
-        throw new ImageError(r.path, `pages 0x${at.toString(16)}-0x${g.start.toString(16)} of pid ${pid} are promised by a child set but absent here`);
+    for (let i = firstSpanAfter(g, at); i < g.start.length && at < end; i++) {
+      const gStart = g.start[i]!;
+      if (gStart >= end) break;
+      if (gStart > at && strict) {
+        throw new ImageError(r.path, `pages 0x${at.toString(16)}-0x${gStart.toString(16)} of pid ${pid} are promised by a child set but absent here`);
       }
-      const s = Math.max(at, g.start);
-      const e = Math.min(end, gEnd);
-      if (g.kind === RangeKind.Data) out.push({ start: s, len: e - s, zero: false, set: level, streamOff: g.streamOff + (s - g.start) });
-      else if (g.kind === RangeKind.Zero) out.push({ start: s, len: e - s, zero: true });
+      const s = Math.max(at, gStart);
+      const e = Math.min(end, g.end[i]!);
+      const kind = g.kind[i]! as RangeKind;
+      if (kind === RangeKind.Data) out.push({ start: s, len: e - s, zero: false, set: level, streamOff: g.streamOff[i]! + (s - gStart) });
+      else if (kind === RangeKind.Zero) out.push({ start: s, len: e - s, zero: true });
       else walk(level + 1, s, e - s, true);
       at = e;
     }

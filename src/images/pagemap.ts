@@ -54,6 +54,7 @@ export interface RangeSpans {
   /** start + nrPages * PAGE. */
   end: Float64Array;
   kind: Uint8Array;
+  streamOff: Float64Array;
 }
 
 export interface PagemapIndex {
@@ -158,8 +159,7 @@ export function decodePagemap(buf: Buffer, path: string): PagemapIndex {
   const aligned = buf.byteOffset % 4 === 0 ? buf : Buffer.from(buf);
   const u32 = new Uint32Array(aligned.buffer, aligned.byteOffset, aligned.length >> 2);
   const HI = 0x100000000;
-  const spans: RangeSpans = { start: new Float64Array(nrRanges), end: new Float64Array(nrRanges), kind: new Uint8Array(nrRanges) };
-  const streamOffs = new Float64Array(nrRanges);
+  const spans: RangeSpans = { start: new Float64Array(nrRanges), end: new Float64Array(nrRanges), kind: new Uint8Array(nrRanges), streamOff: new Float64Array(nrRanges) };
   let w = HEADER_SIZE / 4;
   let prevEnd = 0;
   let stream = 0;
@@ -180,7 +180,7 @@ export function decodePagemap(buf: Buffer, path: string): PagemapIndex {
     spans.start[i] = start;
     spans.end[i] = prevEnd;
     spans.kind[i] = kind;
-    streamOffs[i] = streamOff;
+    spans.streamOff[i] = streamOff;
   }
   if (stream !== rawBytes) bad(`ranges hold ${stream} bytes of page data, the header says ${rawBytes}`);
   // Range objects for the readers that want them (restore, show), made on first use.
@@ -190,7 +190,7 @@ export function decodePagemap(buf: Buffer, path: string): PagemapIndex {
     const out: PageRangeEntry[] = new Array(nrRanges);
     for (let i = 0; i < nrRanges; i++) {
       const kind = spans.kind[i]! as RangeKind;
-      out[i] = { start: spans.start[i]!, nrPages: (spans.end[i]! - spans.start[i]!) / PAGE, kind, streamOff: streamOffs[i]! };
+      out[i] = { start: spans.start[i]!, nrPages: (spans.end[i]! - spans.start[i]!) / PAGE, kind, streamOff: spans.streamOff[i]! };
     }
     rangeList = out;
     return out;
@@ -256,7 +256,27 @@ export function findRange(ranges: PageRangeEntry[], addr: number): number {
   return -1;
 }
 
-/** The same over a decoded index's spans. */
+const madeSpans = new WeakMap<PagemapIndex, RangeSpans>();
+
+/** An index's ranges as typed arrays: a decoded index's own, else made once from its range objects. */
+export function spansOf(ix: PagemapIndex): RangeSpans {
+  if (ix.spans) return ix.spans;
+  let s = madeSpans.get(ix);
+  if (!s) {
+    const n = ix.ranges.length;
+    s = { start: new Float64Array(n), end: new Float64Array(n), kind: new Uint8Array(n), streamOff: new Float64Array(n) };
+    ix.ranges.forEach((r, i) => {
+      s!.start[i] = r.start;
+      s!.end[i] = r.start + r.nrPages * PAGE;
+      s!.kind[i] = r.kind;
+      s!.streamOff[i] = r.streamOff;
+    });
+    madeSpans.set(ix, s);
+  }
+  return s;
+}
+
+/** firstRangeAfter over spans. */
 export function firstSpanAfter(spans: RangeSpans, addr: number): number {
   let lo = 0;
   let hi = spans.end.length;
