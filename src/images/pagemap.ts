@@ -276,25 +276,13 @@ export function spansOf(ix: PagemapIndex): RangeSpans {
   return s;
 }
 
-/** firstRangeAfter over spans. */
+/** Index of the first span ending after addr (its length if none). */
 export function firstSpanAfter(spans: RangeSpans, addr: number): number {
   let lo = 0;
   let hi = spans.end.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
     if (spans.end[mid]! <= addr) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-/** Index of the first range ending after addr (ranges.length if none). */
-export function firstRangeAfter(ranges: PageRangeEntry[], addr: number): number {
-  let lo = 0;
-  let hi = ranges.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (ranges[mid]!.start + ranges[mid]!.nrPages * PAGE <= addr) lo = mid + 1;
     else hi = mid;
   }
   return lo;
