@@ -80,7 +80,8 @@ async function main(): Promise<void> {
   const intervalMs = Number(values.interval ?? (quick ? 300 : 1000));
   const level = Number(values.level);
   const finalLevel = values['final-level'] === undefined ? undefined : Number(values['final-level']);
-  const repeat = Math.max(1, Number(values.repeat));
+  const repeat = Number(values.repeat);
+  if (!Number.isInteger(repeat) || repeat < 1) throw new Error(`--repeat ${values.repeat}: a whole number of runs, 1 or more`);
   const base = mkdtempSync(join(resolve(values.dir ?? tmpdir()), 'criu-ts-bench-predump-'));
   const outFile = resolve(values.out ?? join(packageRoot(), 'bench', 'results', 'predump-latest.json'));
   const log = createLogger({ verbosity: 1, name: 'criu-ts' });

@@ -11,7 +11,7 @@
 //    after arming is caught by the next pass, one written before is present now.
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { addr, type Vma } from '../images/mm.js';
-import { PAGE, RangeKind, firstSpanAfter, spansOf, type PagemapIndex } from '../images/pagemap.js';
+import { PAGE, firstSpanAfter, spansOf, type PagemapIndex } from '../images/pagemap.js';
 import { hasCode } from '../kernel/native.js';
 import { openPagemap, scanBuffer, scanFd, scanFdAsync, type PageRange } from '../kernel/pagemap.js';
 import { PAGE_IS, PM_SCAN } from '../kernel/syscalls.js';
@@ -189,14 +189,14 @@ export function parentRanges(parent: ParentPages, start: number, end: number): A
     if (last && last.end === s) last.end = e;
     else out.push({ start: s, end: e });
   };
-  const gives = (kind: RangeKind) => kind === RangeKind.Data || kind === RangeKind.Parent || kind === RangeKind.Zero;
-  // Typed arrays: a decoded index makes no range objects unless something else asks.
+  // Typed arrays: a decoded index makes no range objects unless something else asks. Every
+  // kind of range (data, parent, zero) gives its pages; decoding refuses any other.
   const spans = spansOf(parent.index);
   for (let i = firstSpanAfter(spans, start); i < spans.start.length; i++) {
     if (spans.start[i]! >= end) break;
     const s = Math.max(start, spans.start[i]!);
     const e = Math.min(end, spans.end[i]!);
-    if (e > s && gives(spans.kind[i]! as RangeKind)) add(s, e);
+    if (e > s) add(s, e);
   }
   return out;
 }

@@ -67,12 +67,16 @@ export async function preDump(opts: PreDumpOptions, log: Logger, fault?: string)
   const uffds = new Map<number, number>();
   const fresh = new Map<number, { fd: number; userModeOnly: boolean }>();
   const lost: TrackingInfo[] = [];
+  /** The chain's tracking of each process this pass continues. */
+  const continued = new Map<number, TrackingInfo>();
   for (const p of tree) {
     const info = parent?.inventory.tracking?.find((t) => t.targetPid === p.pid);
     if (!info) continue;
     const got = acquireTracking(info, p.pid, parent!.inventory.id);
-    if ('fd' in got) uffds.set(p.pid, got.fd);
-    else {
+    if ('fd' in got) {
+      uffds.set(p.pid, got.fd);
+      continued.set(p.pid, info);
+    } else {
       notes.push(`write tracking of ${p.pid} was lost (${got.lost}): this pass saves all of it and starts tracking afresh`);
       lost.push(info);
     }
@@ -125,7 +129,7 @@ export async function preDump(opts: PreDumpOptions, log: Logger, fault?: string)
       };
       // This pass is the chain's last from before its scan protects anything: if it fails
       // after that, no pass may continue from the parent any more.
-      const info = fresh.has(p.pid) ? undefined : parent?.inventory.tracking?.find((t) => t.targetPid === p.pid);
+      const info = continued.get(p.pid);
       if (info) recordPass(info, parent!.inventory.id, setId);
       const pl = await stage(ctx, 'plan', p.pid, () => plan(input));
       notes.push(...pl.notes);
@@ -140,7 +144,7 @@ export async function preDump(opts: PreDumpOptions, log: Logger, fault?: string)
         trackers.push(info);
         log.debug(`tracker ${info.trackerPid} holds the userfaultfd of ${p.pid}`);
       } else {
-        trackers.push(parent!.inventory.tracking!.find((t) => t.targetPid === p.pid)!);
+        trackers.push(continued.get(p.pid)!);
       }
     }
     // Processes of the chain that are gone: their trackers end (their uffds hold nothing).
