@@ -250,11 +250,7 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
         const copyMs = tCopy();
         ctx.stats.copyMs = (ctx.stats.copyMs ?? 0) + copyMs;
         log.debug(`pages (pid ${p.pid}): copy and write ${copyMs.toFixed(2)} ms`);
-        for (const [k, v] of Object.entries(c.stats)) ctx.stats[k] = (ctx.stats[k] ?? 0) + v;
       }
-      // Older names, kept for scripts that read them.
-      ctx.stats.pagesBytesRaw = ctx.stats.bytesRaw!;
-      ctx.stats.pagesBytesStored = ctx.stats.bytesStored!;
     });
     const files = new Map<number, { files: Files; ghostBytes: number; notes: string[] }>();
     for (const p of procs) {
@@ -300,9 +296,15 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
       // file so far synced at once.
       const tSync = timer();
       // (complete() writes its index at once, then waits for its pages file.)
-      const settled = await Promise.allSettled([...copied.splice(0).map((c) => c.complete(syncs)), syncs.flush()]);
+      const passes = copied.splice(0);
+      const settled = await Promise.allSettled([...passes.map((c) => c.complete(syncs)), syncs.flush()]);
       const failed = settled.find((d) => d.status === 'rejected');
       if (failed) throw (failed as PromiseRejectedResult).reason;
+      // Counted once complete, which works out the PARENT ranges.
+      for (const c of passes) for (const [k, v] of Object.entries(c.stats)) ctx.stats[k] = (ctx.stats[k] ?? 0) + v;
+      // Older names, kept for scripts that read them.
+      ctx.stats.pagesBytesRaw = ctx.stats.bytesRaw!;
+      ctx.stats.pagesBytesStored = ctx.stats.bytesStored!;
       ctx.stats.syncMs = tSync();
       // As of the inventory; a killed process's frozenMs runs on to the kill.
       ctx.stats.frozenMs ??= frozenAt!();

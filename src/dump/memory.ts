@@ -1,6 +1,6 @@
 // The page copy pipeline: process_vm_readv copies the planned pages in large batches (the
 // next batch is read while the last one is handed to the compressors), and the PagesWriter
-// (the sink) compresses and writes frames. PARENT items only go into the index.
+// (the sink) compresses and writes frames.
 //
 // While the process runs (pre-dump), a VMA may vanish under us: the read comes back short.
 // Such pages are simply not saved (the next pass or the final dump sees the new layout);
@@ -31,14 +31,13 @@ export class Chunker {
 
   constructor(private readonly align: number) {}
 
-  /** The chunks that the data item p completes (none for a parent item). */
+  /** The chunks that item p completes. */
   push(p: Item): Chunk[] {
     const out: Chunk[] = [];
-    if (p.kind !== 'data') return out;
     let s = p.start;
     while (s < p.end) {
       const n = Math.min(p.end - s, COPY_CHUNK - this.cur.bytes);
-      this.cur.pieces.push({ start: s, end: s + n, kind: 'data', readable: p.readable });
+      this.cur.pieces.push({ start: s, end: s + n, readable: p.readable });
       this.cur.bytes += n;
       s += n;
       if (this.cur.bytes === COPY_CHUNK || this.cur.pieces.length === IOV_MAX) out.push(this.cut());
@@ -84,7 +83,7 @@ export class ItemStream {
   private ended = false;
   private error: { e: unknown } | undefined;
   private waiter: (() => void) | undefined;
-  /** Bytes of data items pushed so far. */
+  /** Bytes of items pushed so far. */
   dataBytes = 0;
 
   static of(items: Item[]): ItemStream {
@@ -97,7 +96,7 @@ export class ItemStream {
   push(items: Item[]): void {
     for (const it of items) {
       this.items.push(it);
-      if (it.kind === 'data') this.dataBytes += it.end - it.start;
+      this.dataBytes += it.end - it.start;
     }
     this.wake();
   }
@@ -224,15 +223,6 @@ export async function copyPages(pid: number, stream: ItemStream, writer: PagesWr
   const memFd = () => (mem >= 0 ? mem : (mem = openSync(`/proc/${pid}/mem`, 'r')));
   let bytesRead = 0;
   let bytesVanished = 0;
-  const parents: Item[] = [];
-  let nextParent = 0;
-  // PARENT items go into the index in address order, between the data around them.
-  const parentsBefore = (addr: number) => {
-    while (nextParent < parents.length && parents[nextParent]!.start < addr) {
-      const p = parents[nextParent++]!;
-      writer.addParent(p.start, (p.end - p.start) / 4096);
-    }
-  };
   try {
     const chunker = new Chunker(writer.frameRawSize);
     const ready: Chunk[] = [];
@@ -241,10 +231,7 @@ export async function copyPages(pid: number, stream: ItemStream, writer: PagesWr
     const take = () => {
       if (allTaken) return;
       const ended = stream.isEnded;
-      for (const it of stream.take()) {
-        if (it.kind === 'parent') parents.push(it);
-        else for (const c of chunker.push(it)) ready.push(c);
-      }
+      for (const it of stream.take()) for (const c of chunker.push(it)) ready.push(c);
       if (ended) {
         allTaken = true;
         const last = chunker.end();
@@ -283,10 +270,7 @@ export async function copyPages(pid: number, stream: ItemStream, writer: PagesWr
       readAhead();
       if (got === 'all') {
         // Index each piece, then hand the packed buffer over whole: no copy, one await.
-        for (const p of chunk.pieces) {
-          parentsBefore(p.start);
-          writer.addDataRange(p.start, p.end - p.start);
-        }
+        for (const p of chunk.pieces) writer.addDataRange(p.start, p.end - p.start);
         if (!(await writer.appendStream(buf.subarray(0, chunk.bytes), true))) writer.giveBack(buf);
         bytesRead += chunk.bytes;
         onCopied?.(bytesRead);
@@ -302,7 +286,6 @@ export async function copyPages(pid: number, stream: ItemStream, writer: PagesWr
           if (frozen) throw new CriuError('EIO', `pid ${pid}: cannot read memory at 0x${(p.start + n).toString(16)}`);
           bytesVanished += len - n;
         }
-        parentsBefore(p.start);
         if (n > 0 && (await writer.addData(p.start, buf.subarray(off, off + n), true))) taken = true;
         off += len;
         bytesRead += n;
@@ -311,7 +294,6 @@ export async function copyPages(pid: number, stream: ItemStream, writer: PagesWr
       if (!taken) writer.giveBack(buf);
       onCopied?.(bytesRead);
     }
-    parentsBefore(Number.MAX_SAFE_INTEGER);
   } finally {
     if (mem >= 0) closeSync(mem);
   }

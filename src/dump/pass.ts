@@ -6,7 +6,7 @@ import { PagesWriter } from '../images/pages.js';
 import type { Logger } from '../log.js';
 import type { ProgressFn } from '../progress.js';
 import { copyPages, ItemStream, type CopyStats } from './memory.js';
-import { planPass, type ParentPages, type PassPlan, type ScanBuffers, type Tracking } from './plan.js';
+import { parentsOf, planPass, type ParentPages, type PassPlan, type ScanBuffers, type Tracking } from './plan.js';
 
 export interface PassStats {
   pagesScanned: number;
@@ -47,8 +47,9 @@ export async function copyPlanned(i: PassInput, p: PassPlan, frozen: boolean): P
 }
 
 export interface CopiedPass {
+  /** pagesInParent is known once complete() is done. */
   stats: PassStats;
-  /** Writes the index and waits for the pages file to reach the disk (the writer is closed either way); see PagesWriter.complete. */
+  /** Writes the index, with the PARENT ranges, and waits for the pages file to reach the disk (the writer is closed either way); see PagesWriter.complete. */
   complete: (syncs?: DeferredSyncs) => Promise<void>;
   /** Closes the writer of a pass that will not complete. */
   abort: () => void;
@@ -104,13 +105,17 @@ export async function copyPlannedDeferred(i: PassInput, p: PassPlan | Planning, 
       pagesScanned: plan.pagesScanned,
       pagesWritten: plan.pagesWritten,
       pagesSaved: ws.rawBytes / 4096,
-      pagesInParent: plan.items.filter((x) => x.kind === 'parent').reduce((n, x) => n + (x.end - x.start) / 4096, 0),
+      pagesInParent: 0,
       bytesRaw: ws.rawBytes,
       bytesStored: ws.storedBytes,
       bytesVanished: copied.bytesVanished,
       frames: ws.frames,
     };
-    return { stats, complete: (syncs) => writer.complete(syncs), abort: () => writer.abort() };
+    const complete = async (syncs?: DeferredSyncs) => {
+      await writer.complete(syncs, () => parentsOf(i.parent, plan.parentSlices));
+      stats.pagesInParent = writer.parentPages;
+    };
+    return { stats, complete, abort: () => writer.abort() };
   } catch (e) {
     // Neither the plan nor the copy is left running behind a failure (the copy ends once the
     // plan's stream has ended or failed), and only then is the writer closed.

@@ -4,8 +4,9 @@
 //  - tracked since the parent pass (same VMA, registered, no EPERM from the checked scan):
 //    the written set W comes from PAGEMAP_SCAN(WP_MATCHING | CHECK_WPASYNC, WRITTEN), which
 //    also protects those pages again in the same step. W's present pages are saved here; the
-//    pages the parent has, minus W, stay in the parent (PARENT ranges). A written page that
-//    is no longer present (MADV_DONTNEED) is listed nowhere: it reads as fresh memory.
+//    pages the parent has, minus W, stay in the parent (PARENT ranges, worked out once the
+//    pages are copied: see parentsOf). A written page that is no longer present
+//    (MADV_DONTNEED) is listed nowhere: it reads as fresh memory.
 //  - new, changed, or untracked: registered (when tracking), armed by one WP scan, and then
 //    every present page is saved. Arming comes before the presence scan: a page written
 //    after arming is caught by the next pass, one written before is present now.
@@ -46,17 +47,31 @@ export function saveRule(v: Vma, pid = -1): SaveRule {
 /** Private memory can be write-tracked; shared memory is saved whole on every pass. */
 const trackable = (v: Vma) => !v.shared && saveRule(v) !== 'skip';
 
+/** Pages to copy. */
 export interface Item {
   start: number;
   end: number;
-  /** data: copy these pages now; parent: unchanged since the parent set. */
-  kind: 'data' | 'parent';
   /** Readable with process_vm_readv (PROT_READ); else /proc/PID/mem. */
   readable: boolean;
 }
 
+/** Part of a continuing VMA: the parent keeps its pages there but for those written since. */
+export interface ParentSlice {
+  start: number;
+  end: number;
+  /** As the written-pages scan gave them (present or not). */
+  written: PageRange[];
+}
+
 export interface PassPlan {
   items: Item[];
+  /**
+   * Where the parent set keeps pages, in address order, made into PARENT ranges by parentsOf
+   * once the pages are copied: a final dump is then running again (or waiting for the disk).
+   * Done while frozen, that range arithmetic (a few objects per written page) was about a
+   * third of its freeze (4 GiB at 1 %/s: 7.2 against 4.9 ms per thousand pages).
+   */
+  parentSlices: ParentSlice[];
   pagesScanned: number;
   pagesWritten: number;
   /** VMAs that could not be tracked, with why (shown to the user, kept in the inventory). */
@@ -201,6 +216,20 @@ export function parentRanges(parent: ParentPages, start: number, end: number): A
   return out;
 }
 
+/** The PARENT ranges of a plan's parent slices (adjacent ones merged): the parent's pages there minus those written. */
+export function parentsOf(parent: ParentPages | undefined, slices: ParentSlice[]): Array<{ start: number; end: number }> {
+  const out: Array<{ start: number; end: number }> = [];
+  if (!parent) return out;
+  for (const sl of slices) {
+    for (const r of subtract(parentRanges(parent, sl.start, sl.end), sl.written)) {
+      const last = out[out.length - 1];
+      if (last && last.end === r.start) last.end = r.end;
+      else out.push(r);
+    }
+  }
+  return out;
+}
+
 /**
  * Bytes written since the last pass in the tracked memory of pid, as of now (the process
  * runs on): what a final dump about to freeze it should expect to save, at least. One scan
@@ -252,17 +281,6 @@ async function writtenIn(fd: number, start: number, end: number, rule: SaveRule,
   }
 }
 
-/** Appends parent and data ranges (each sorted, disjoint from the other) in address order. */
-function mergeInto(items: Item[], parents: Array<{ start: number; end: number }>, data: Array<{ start: number; end: number }>, readable: boolean): void {
-  let i = 0;
-  let j = 0;
-  while (i < parents.length || j < data.length) {
-    const takeParent = j >= data.length || (i < parents.length && parents[i]!.start < data[j]!.start);
-    const r = takeParent ? parents[i++]! : data[j++]!;
-    items.push({ start: r.start, end: r.end, kind: takeParent ? 'parent' : 'data', readable });
-  }
-}
-
 /** The two region buffers a pass's scans reuse (see ScanOptions.vec): two scans run at once. */
 export type ScanBuffers = [Buffer, Buffer];
 
@@ -275,7 +293,7 @@ export const scanBuffers = (): ScanBuffers => [scanBuffer(), scanBuffer()];
  */
 export async function planPass(pid: number, vmas: Vma[], tracking: Tracking | undefined, parent: ParentPages | undefined, log: Logger, sink?: ItemStream, bufs: ScanBuffers = scanBuffers()): Promise<PassPlan> {
   const fd = openPagemap(pid);
-  const plan: PassPlan = { items: [], pagesScanned: 0, pagesWritten: 0, notes: [] };
+  const plan: PassPlan = { items: [], parentSlices: [], pagesScanned: 0, pagesWritten: 0, notes: [] };
   let sent = 0;
   const send = () => {
     if (!sink || plan.items.length === sent) return;
@@ -304,7 +322,7 @@ export async function planPass(pid: number, vmas: Vma[], tracking: Tracking | un
       const start = addr(v.start);
       const end = addr(v.end);
       const readable = (v.prot & 1) !== 0;
-      const data = (rs: Array<{ start: number; end: number }>) => rs.forEach((r) => plan.items.push({ start: r.start, end: r.end, kind: 'data', readable }));
+      const data = (rs: Array<{ start: number; end: number }>) => rs.forEach((r) => plan.items.push({ start: r.start, end: r.end, readable }));
       if (rule === 'whole') {
         data([{ start, end }]);
         continue;
@@ -319,6 +337,7 @@ export async function planPass(pid: number, vmas: Vma[], tracking: Tracking | un
         // final dump does this while frozen). Slice by slice, streamed to the copy if it
         // already runs (sink).
         const mark = plan.items.length;
+        const sliceMark = plan.parentSlices.length;
         let scanned = 0;
         let writtenPages = 0;
         try {
@@ -326,8 +345,8 @@ export async function planPass(pid: number, vmas: Vma[], tracking: Tracking | un
             scanned += (e - s) / PAGE;
             writtenPages += written.reduce((n, r) => n + (r.end - r.start) / PAGE, 0);
             const held = dataOf(written, rule, devices > 0);
-            const fresh = devices > 0 ? realSwapped(pid, held, devices) : held;
-            mergeInto(plan.items, subtract(parentRanges(parent, s, e), written), fresh, readable);
+            data(devices > 0 ? realSwapped(pid, held, devices) : held);
+            plan.parentSlices.push({ start: s, end: e, written });
             send();
           });
           plan.pagesScanned += scanned;
@@ -339,6 +358,7 @@ export async function planPass(pid: number, vmas: Vma[], tracking: Tracking | un
           if (!hasCode(e, 'EPERM')) throw e;
           if (sent > mark) throw new CriuError('EAGAIN', `pid ${pid}: VMA ${v.start}-${v.end} lost its registration while it was being scanned`);
           plan.items.length = mark;
+          plan.parentSlices.length = sliceMark;
           plan.notes.push(`VMA ${v.start}-${v.end} ${v.name} lost its registration; saved whole`);
           isRegistered = false;
         }

@@ -74,6 +74,8 @@ export class PagesWriter {
   private early: Promise<void> | undefined;
   /** A whole number of frames, about 1 MiB: every frame but the last is exactly frameRawSize. */
   private readonly batchSize: number;
+  /** Pages of the PARENT ranges in the index (see complete). */
+  parentPages = 0;
 
   constructor(
     private readonly dir: string,
@@ -192,9 +194,6 @@ export class PagesWriter {
     this.addRange(addr, nrPages, RangeKind.Zero);
   }
 
-  addParent(addr: number, nrPages: number): void {
-    this.addRange(addr, nrPages, RangeKind.Parent);
-  }
 
   private async flush(): Promise<void> {
     if (this.batchLen === 0) return;
@@ -309,13 +308,16 @@ export class PagesWriter {
   /**
    * Writes the index and waits for the pages file to be on disk; the index is synced too, or
    * with `syncs` left to the caller's flush (together with the set's other small files).
+   * `parents` gives the PARENT ranges (sorted, disjoint from the data), asked for here: a
+   * final dump works them out only once the process runs again (see PassPlan.parentSlices).
    */
-  async complete(syncs?: DeferredSyncs): Promise<void> {
+  async complete(syncs?: DeferredSyncs, parents?: () => Array<{ start: number; end: number }>): Promise<void> {
     const sync = this.finalSync;
     if (!sync) throw new Error(`pages ${this.pid}: complete() before writeFrames()`);
     this.finalSync = undefined;
     this.closed = true; // ours to close from here (abort() leaves it alone)
     try {
+      if (parents) this.ranges = this.withParents(parents());
       const index: PagemapIndex = {
         frameRawSize: this.frameRawSize,
         ranges: this.ranges,
@@ -333,6 +335,27 @@ export class PagesWriter {
         closeSync(this.fd);
       }
     }
+  }
+
+  /** The index's ranges with `parents` (sorted, disjoint from them) in their places. */
+  private withParents(parents: Array<{ start: number; end: number }>): PageRangeEntry[] {
+    const out: PageRangeEntry[] = [];
+    const end = (r: PageRangeEntry) => r.start + r.nrPages * PAGE;
+    let i = 0;
+    for (const p of parents) {
+      while (i < this.ranges.length && this.ranges[i]!.start < p.start) out.push(this.ranges[i++]!);
+      const before = out[out.length - 1];
+      const after = this.ranges[i];
+      if (p.end <= p.start || p.start % PAGE || p.end % PAGE || (before && end(before) > p.start) || (after && after.start < p.end)) {
+        throw new Error(`pages ${this.pid}: parent range 0x${p.start.toString(16)}-0x${p.end.toString(16)} is empty, unaligned or overlaps`);
+      }
+      const nrPages = (p.end - p.start) / PAGE;
+      this.parentPages += nrPages;
+      if (before?.kind === RangeKind.Parent && end(before) === p.start) before.nrPages += nrPages;
+      else out.push({ start: p.start, nrPages, kind: RangeKind.Parent, streamOff: 0 });
+    }
+    while (i < this.ranges.length) out.push(this.ranges[i++]!);
+    return out;
   }
 
   /** Closes and removes the file of a writer that was never used. */

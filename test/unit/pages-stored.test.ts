@@ -31,9 +31,9 @@ async function writeSet(level: number, data: Buffer, reserve = 0): Promise<strin
     const w = new PagesWriter(dir, PID, pool, 8 * PAGE);
     if (reserve) await w.reserve(reserve);
     await w.addData(0x10000, data.subarray(0, 24 * PAGE));
-    w.addParent(0x10000 + 24 * PAGE, 4);
     await w.addData(0x10000 + 28 * PAGE, data.subarray(24 * PAGE));
-    await w.finish();
+    await w.writeFrames();
+    await w.complete(undefined, () => [{ start: 0x10000 + 24 * PAGE, end: 0x10000 + 28 * PAGE }]);
   } finally {
     await pool.close();
   }

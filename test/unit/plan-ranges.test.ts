@@ -2,7 +2,7 @@
 // the written set; the pages saved are the written set that is still present. A decoded
 // index (its ranges in typed arrays) gives the same parent ranges as its range objects.
 import { describe, expect, it } from 'vitest';
-import { parentRanges, subtract } from '../../src/dump/plan.js';
+import { parentRanges, parentsOf, subtract } from '../../src/dump/plan.js';
 import { decodePagemap, encodePagemap, PAGE, RangeKind, type PageRangeEntry } from '../../src/images/pagemap.js';
 
 const r = (start: number, end: number) => ({ start, end });
@@ -33,5 +33,19 @@ describe('plan ranges', () => {
     }
     // Its range objects, made on first use, are the ranges written.
     expect(decoded.ranges).toEqual(ranges);
+  });
+
+  it('parentsOf: per slice the parent minus the written pages, merged across slice seams', () => {
+    const P = (page: number, nr: number, kind: RangeKind): PageRangeEntry => ({ start: page * PAGE, nrPages: nr, kind, streamOff: 0 });
+    const parent = { vmas: [], index: { frameRawSize: 65536, ranges: [P(0, 6, RangeKind.Parent), P(6, 2, RangeKind.Data), P(10, 4, RangeKind.Parent)], frames: [], pagesBytes: 0, rawBytes: 0 } };
+    const w = (page: number, nr = 1) => ({ start: page * PAGE, end: (page + nr) * PAGE, categories: 0 });
+    const slices = [
+      { start: 0, end: 4 * PAGE, written: [w(1)] },
+      { start: 4 * PAGE, end: 12 * PAGE, written: [w(7, 4)] },
+      { start: 12 * PAGE, end: 16 * PAGE, written: [] },
+    ];
+    // Page 1 and 7-10 written; 8-9 were never in the parent; 3|4 and 11|12 are slice seams.
+    expect(parentsOf(parent, slices)).toEqual([r(0, PAGE), r(2 * PAGE, 7 * PAGE), r(11 * PAGE, 14 * PAGE)]);
+    expect(parentsOf(undefined, slices)).toEqual([]);
   });
 });
