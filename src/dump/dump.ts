@@ -53,7 +53,7 @@ import { NetworkLock } from '../net/lock.js';
 import type { Files } from '../images/files.js';
 import type { Mm, Vma } from '../images/mm.js';
 import { copyPlannedDeferred, planStreamed, type CopiedPass } from './pass.js';
-import { scanBuffers, writtenSoFar, type ScanBuffers } from './plan.js';
+import { parentCoverage, scanBuffers, writtenSoFar, type ScanBuffers } from './plan.js';
 import { COPY_CHUNK } from './memory.js';
 import { batchBytes, PagesWriter } from '../images/pages.js';
 import { SyncThread } from '../images/sync-thread.js';
@@ -175,6 +175,12 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
       r.catch(() => {}); // awaited below
       return r;
     });
+    // What each parent covers, made now: the index, with its PARENT ranges, is written
+    // before a killed process may die (see parentCoverage).
+    for (const tpid of uffds.keys()) {
+      const pp = parent?.pages.get(tpid);
+      if (pp) parentCoverage(pp);
+    }
     // The final plan and copy run once now on the running process (see rehearsal.ts): in
     // memory, while the disk takes the reservation.
     for (const [tpid, fd] of uffds) {

@@ -194,24 +194,47 @@ export function subtract(a: Array<{ start: number; end: number }>, b: Array<{ st
   return out;
 }
 
-/** The parent's ranges (pages it can give) within [start, end). */
+/** Sorted, disjoint ranges as typed arrays. */
+interface Coverage {
+  start: Float64Array;
+  end: Float64Array;
+}
+
+const coverages = new WeakMap<PagemapIndex, Coverage>();
+
+/**
+ * The pages a parent set can give, adjacent ranges merged: its index alternates DATA and
+ * PARENT at every page its pass saved (tens of thousands of ranges for scattered writes),
+ * while what it covers is a few ranges per VMA. Made once per index (a final dump has it
+ * made before the freeze), so that a pass's PARENT ranges cost what it wrote, not what the
+ * parent holds. Every kind of range (data, parent, zero) gives its pages; decoding refuses
+ * any other.
+ */
+export function parentCoverage(parent: ParentPages): Coverage {
+  let c = coverages.get(parent.index);
+  if (c) return c;
+  // Typed arrays: a decoded index makes no range objects unless something else asks.
+  const spans = spansOf(parent.index);
+  const start: number[] = [];
+  const end: number[] = [];
+  for (let i = 0; i < spans.start.length; i++) {
+    if (end.length && end[end.length - 1] === spans.start[i]) end[end.length - 1] = spans.end[i]!;
+    else {
+      start.push(spans.start[i]!);
+      end.push(spans.end[i]!);
+    }
+  }
+  c = { start: Float64Array.from(start), end: Float64Array.from(end) };
+  coverages.set(parent.index, c);
+  return c;
+}
+
+/** The parent's ranges (pages it can give) within [start, end), adjacent ones merged. */
 export function parentRanges(parent: ParentPages, start: number, end: number): Array<{ start: number; end: number }> {
   const out: Array<{ start: number; end: number }> = [];
-  // Adjacent ranges merge: the parent's index alternates DATA and PARENT at every page its
-  // pass saved, and keeping those seams would multiply this pass's items (and its index).
-  const add = (s: number, e: number) => {
-    const last = out[out.length - 1];
-    if (last && last.end === s) last.end = e;
-    else out.push({ start: s, end: e });
-  };
-  // Typed arrays: a decoded index makes no range objects unless something else asks. Every
-  // kind of range (data, parent, zero) gives its pages; decoding refuses any other.
-  const spans = spansOf(parent.index);
-  for (let i = firstSpanAfter(spans, start); i < spans.start.length; i++) {
-    if (spans.start[i]! >= end) break;
-    const s = Math.max(start, spans.start[i]!);
-    const e = Math.min(end, spans.end[i]!);
-    if (e > s) add(s, e);
+  const c = parentCoverage(parent);
+  for (let i = firstSpanAfter(c, start); i < c.start.length && c.start[i]! < end; i++) {
+    out.push({ start: Math.max(start, c.start[i]!), end: Math.min(end, c.end[i]!) });
   }
   return out;
 }

@@ -11,6 +11,7 @@ import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { PagesWriter } from '../images/pages.js';
 import { copyPlannedDeferred, planStreamed, type PassInput } from './pass.js';
+import { parentsOf } from './plan.js';
 import { timer } from './context.js';
 import { COPY_CHUNK } from './memory.js';
 
@@ -34,7 +35,9 @@ export async function rehearse(input: Omit<PassInput, 'dir' | 'writer' | 'log' |
       if (p.bytesDone >= REHEARSAL_BYTES) throw ENOUGH;
     };
     const i: PassInput = { ...input, dir, writer: new PagesWriter(dir, input.pid, input.pool), log: silentLogger, progress: enough };
-    const c = await copyPlannedDeferred(i, planStreamed(i), false);
+    // The PARENT ranges too, worked out as the final dump's index will want them (the copy
+    // stops early: this set's own index is never written).
+    const c = await copyPlannedDeferred(i, planStreamed(i), false, (plan) => parentsOf(input.parent, plan.parentSlices));
     await c.complete(); // a small set: all of it copied
     log.debug(`rehearsal (pid ${input.pid}): all ${c.stats.pagesSaved} pages in ${t().toFixed(1)} ms`);
   } catch (e) {

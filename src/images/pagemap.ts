@@ -276,8 +276,8 @@ export function spansOf(ix: PagemapIndex): RangeSpans {
   return s;
 }
 
-/** Index of the first span ending after addr (its length if none). */
-export function firstSpanAfter(spans: RangeSpans, addr: number): number {
+/** Index of the first span ending after addr (its length if none); spans sorted and disjoint. */
+export function firstSpanAfter(spans: Pick<RangeSpans, 'end'>, addr: number): number {
   let lo = 0;
   let hi = spans.end.length;
   while (lo < hi) {
