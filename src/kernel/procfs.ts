@@ -79,9 +79,10 @@ function parseSmaps(text: string): MapEntry[] {
   return out;
 }
 
-export function readStatus(pid: number): Map<string, string> {
+/** /proc/PID/status, or with tid /proc/PID/task/TID/status (per-thread fields: Seccomp, ...). */
+export function readStatus(pid: number, tid?: number): Map<string, string> {
   const m = new Map<string, string>();
-  for (const line of readFileSync(`/proc/${pid}/status`, 'utf8').split('\n')) {
+  for (const line of readFileSync(tid === undefined ? `/proc/${pid}/status` : `/proc/${pid}/task/${tid}/status`, 'utf8').split('\n')) {
     const i = line.indexOf(':');
     if (i > 0) m.set(line.slice(0, i), line.slice(i + 1).trim());
   }

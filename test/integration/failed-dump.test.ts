@@ -131,6 +131,34 @@ describe.concurrent('a dump that fails or dies leaves the process running, unhar
   }
 });
 
+// A process under seccomp: what a dump runs in it (the collection's syscalls, the tracking's
+// injection) passes its filter, which here kills it on sigaltstack(2), a call the dump's
+// collection makes; and the filter could not be restored. Both commands refuse it before
+// running anything in it.
+describe('a dump or pre-dump of a process under a seccomp filter', () => {
+  it('is refused, naming seccomp, and the process goes on unharmed, untraced and untracked', async () => {
+    const work = tempDir('criu-ts-seccomp-');
+    const t = await startTarget(fixture('fx_seccomp'));
+    try {
+      await t.waitFor(/^ready$/);
+      await waitAsleep(t.pid);
+      for (const [cmd, more] of [['dump', ['--shell-job']], ['pre-dump', []]] as const) {
+        const set = join(work, cmd);
+        const r = await runCli([cmd, '-t', String(t.pid), '-D', set, ...more]);
+        expect(r.code, r.stderr).not.toBe(0);
+        expect(r.stderr).toMatch(new RegExp(`process ${t.pid}: thread ${t.pid} runs under seccomp \\(a filter\\), which criu-ts cannot save yet`));
+        expect(existsSync(join(set, 'inventory.json'))).toBe(false);
+        expect(vmasWithFlag(t.pid, 'uw')).toEqual([]);
+        expect(procState(t.pid)?.tracerPid).toBe(0);
+      }
+      await expectUnharmed(t);
+    } finally {
+      await t.stop();
+      removeDir(work);
+    }
+  });
+});
+
 // --leave-running lets the process go once its state is all copied, before the set is
 // written and synced: a failure after that still leaves no set that looks complete.
 describe('a --leave-running dump that fails after letting the process go', () => {
