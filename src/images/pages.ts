@@ -194,7 +194,6 @@ export class PagesWriter {
     this.addRange(addr, nrPages, RangeKind.Zero);
   }
 
-
   private async flush(): Promise<void> {
     if (this.batchLen === 0) return;
     this.inflight.push(this.pool.compress(this.batch, this.batchLen, this.frameRawSize));
