@@ -94,13 +94,13 @@ export class DeferredSyncs {
   }
 }
 
-/** Writes a new image file and fsyncs it, or leaves the fsync to `syncs`. */
 /** A failed write or sync of an image file, naming it (the system's error names only the call). */
 export function writeError(path: string, e: unknown): CriuError {
   const code = (e as { code?: unknown }).code;
   return new CriuError(typeof code === 'string' ? code : 'EIO', `cannot write ${path}: ${(e as Error).message}`, { cause: e });
 }
 
+/** Writes a new image file and fsyncs it, or leaves the fsync to `syncs`. */
 export function writeImageFile(dir: string, name: string, data: Uint8Array | string, syncs?: DeferredSyncs): void {
   const fd = createImageFile(dir, name);
   try {

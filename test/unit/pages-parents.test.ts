@@ -48,7 +48,7 @@ describe('PARENT ranges given when the index is written', () => {
     expect(w.parentPages).toBe(6);
   });
 
-  it('one overlapping the data is refused, and no index is written', async () => {
+  it('one overlapping the data is refused; with none, the index holds the data alone', async () => {
     await expect(writeSet([span(3, 4)])).rejects.toThrow(/pages 4343: parent range .* overlaps/);
     await expect(writeSet([span(5, 7)])).rejects.toThrow(/overlaps/);
     const { dir } = await writeSet([]);
