@@ -5,8 +5,9 @@
 //
 //   [parent: check the chain, take the tracking uffd from its tracker; smaps read, with
 //    a count of the syscalls that could change it (see layout.ts); a tracked chain:
-//    pre-touch copy buffers, start the sync thread, rehearse the final plan and copy (see
-//    rehearsal.ts), reserve page cache for the pages file (synced); a full collection of
+//    pre-touch copy buffers, start the sync thread, reserve page cache for the pages file
+//    (synced), the parent's coverage (see parentCoverage), rehearse the final plan and copy
+//    (see rehearsal.ts); a full collection of
 //    our own heap; TurboFan paused]
 //   freeze ─► layout (maps) ─► collect mm (brk), cores, process, timers (their getters run
 //          by a parasite, or stepped one by one; results in a scratch page borrowed from
