@@ -151,6 +151,8 @@ export interface CaseOptions {
   level: number;
   /** The final dump's level (undefined: the tool's default). */
   finalLevel?: number | undefined;
+  /** The final dump's catch-up pass (see src/dump/catch-up.ts; default on, as in the tool). */
+  catchUp?: boolean;
   imagesDir: string;
   log: Logger;
   /** The final dump kills the victim (a migration's last step) instead of --leave-running. */
@@ -192,7 +194,7 @@ export async function runPredumpCase(v: PredumpVictim, pct: number, o: CaseOptio
       });
     }
     const t = performance.now();
-    const d = await dump({ pid: v.pid, imagesDir: join(o.imagesDir, 'final'), prevImagesDir: `../pre-${o.passes}`, leaveRunning: !o.kill, shellJob: true, trackMem: true, ...(o.finalLevel === undefined ? {} : { compressionLevel: o.finalLevel }) }, o.log);
+    const d = await dump({ pid: v.pid, imagesDir: join(o.imagesDir, 'final'), prevImagesDir: `../pre-${o.passes}`, leaveRunning: !o.kill, shellJob: true, trackMem: true, catchUp: o.catchUp ?? true, ...(o.finalLevel === undefined ? {} : { compressionLevel: o.finalLevel }) }, o.log);
     const wallMs = performance.now() - t;
     ended = true;
     const tracked = mean(passes.flatMap((p) => (p.storesAfter ? [p.storesAfter] : [])));

@@ -34,7 +34,7 @@ export function renderPredumpTables(r: PredumpBenchResult): string {
   const m = r.machine;
   const out = [
     `criu-ts pre-dump bench: ${m.cpus} x ${m.cpuModel}, Linux ${m.kernel}, Node ${m.node}; ${r.options.passes} passes ${r.options.intervalMs} ms apart, zstd level ${r.options.level}` +
-      `, final dump ${r.options.finalLevel === undefined ? 'at the default (stored)' : `at level ${r.options.finalLevel}`}`,
+      `, final dump ${r.options.finalLevel === undefined ? 'at the default (stored)' : `at level ${r.options.finalLevel}`}${r.options.catchUp === false ? ', no catch-up pass' : ''}`,
     ...(r.kernelCosts
       ? [
           `kernel entry on this machine: a syscall ${r.kernelCosts.syscallNs} ns, a page fault on fresh memory ${r.kernelCosts.faultUs} µs (hypervisor: ${r.kernelCosts.hypervisor});` +

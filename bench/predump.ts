@@ -27,7 +27,7 @@ export interface PredumpBenchResult {
   machine: Machine;
   /** What a syscall and a page fault cost here (older results lack it). */
   kernelCosts?: KernelCosts;
-  options: { sizes: number[]; rates: number[]; passes: number; intervalMs: number; level: number; finalLevel?: number; repeat?: number };
+  options: { sizes: number[]; rates: number[]; passes: number; intervalMs: number; level: number; finalLevel?: number; repeat?: number; catchUp: boolean };
   /** Each chain in turn; with --repeat, `run` numbers the runs of one size, rate and ending (from 1). */
   cases: Array<{ bytes: number; pct: number; kill?: boolean; run?: number; victimFillMs?: number; result?: PredumpCaseResult; error?: string }>;
 }
@@ -47,6 +47,7 @@ async function main(): Promise<void> {
       level: { type: 'string', default: '3' },
       'final-level': { type: 'string' },
       repeat: { type: 'string', default: '1' },
+      'no-catch-up': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -67,6 +68,7 @@ async function main(): Promise<void> {
         "  --final-level N  the final dump's (default: the tool's, 0 = stored, for a tracked chain)",
         '  --repeat N       run each chain N times (a killing one on a new victim each time); the final',
         "                   table gives the median run's figures and the range of the final freeze",
+        "  --no-catch-up    the final dump makes no catch-up pass before its freeze (see src/dump/catch-up.ts)",
         '',
       ].join('\n'),
     );
@@ -81,6 +83,7 @@ async function main(): Promise<void> {
   const level = Number(values.level);
   const finalLevel = values['final-level'] === undefined ? undefined : Number(values['final-level']);
   const repeat = Number(values.repeat);
+  const catchUp = !values['no-catch-up'];
   if (!Number.isInteger(repeat) || repeat < 1) throw new Error(`--repeat ${values.repeat}: a whole number of runs, 1 or more`);
   const base = mkdtempSync(join(resolve(values.dir ?? tmpdir()), 'criu-ts-bench-predump-'));
   const outFile = resolve(values.out ?? join(packageRoot(), 'bench', 'results', 'predump-latest.json'));
@@ -95,7 +98,7 @@ async function main(): Promise<void> {
     durationMs: 0,
     machine: machine(),
     kernelCosts: kernelCosts(),
-    options: { sizes, rates, passes, intervalMs, level, ...(finalLevel === undefined ? {} : { finalLevel }), ...(repeat > 1 ? { repeat } : {}) },
+    options: { sizes, rates, passes, intervalMs, level, ...(finalLevel === undefined ? {} : { finalLevel }), ...(repeat > 1 ? { repeat } : {}), catchUp },
     cases: [],
   };
   try {
@@ -116,7 +119,7 @@ async function main(): Promise<void> {
           result.cases.push(c);
           progress(`${bytes / MiB} MiB at ${pct} %/s: ${passes} passes + final dump${kill ? ' (killing the victim)' : ''}${repeat > 1 ? `, run ${run} of ${repeat}` : ''}`);
           try {
-            c.result = await runPredumpCase(v, pct, { passes, intervalMs, level, finalLevel, imagesDir: join(base, `${bytes / MiB}M-${pct}${kill ? '-kill' : ''}-${run}`), log, kill });
+            c.result = await runPredumpCase(v, pct, { passes, intervalMs, level, finalLevel, catchUp, imagesDir: join(base, `${bytes / MiB}M-${pct}${kill ? '-kill' : ''}-${run}`), log, kill });
             const f = c.result.final;
             progress(`  final dump frozen ${f.frozenMs.toFixed(1)} ms, ${f.pagesSaved} pages; slowdown ${(c.result.slowdown * 100).toFixed(1)} %`);
           } catch (e) {

@@ -19,7 +19,7 @@
 //          file synced, its index ─► inventory (the set is now complete) ─► end tracking
 //          ─► kill
 import { unlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { inStage, throwIfAborted } from '../errors.js';
 import type { Logger } from '../log.js';
 import { CompressPool } from '../images/compress-pool.js';
@@ -59,6 +59,7 @@ import { COPY_CHUNK } from './memory.js';
 import { batchBytes, PagesWriter } from '../images/pages.js';
 import { SyncThread } from '../images/sync-thread.js';
 import { MAX_REHEARSAL, rehearse } from './rehearsal.js';
+import { CATCH_UP_MIN_BYTES, catchUpPass, failedCatchUp } from './catch-up.js';
 import { acquireTracking, endTracking, waitTrackerGone, type TrackingInfo } from './tracking.js';
 
 /** The most page cache a final dump fills ahead (see PagesWriter.reserve); beyond it, writes just go slower. */
@@ -94,9 +95,15 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
   const total = timer();
   const notes: string[] = [];
   createImageDir(dir);
-  const parent: Parent | undefined = opts.prevImagesDir ? await stage(ctx, 'parent', pid, () => openParent(dir, opts.prevImagesDir!, pid)) : undefined;
+  let parent: Parent | undefined = opts.prevImagesDir ? await stage(ctx, 'parent', pid, () => openParent(dir, opts.prevImagesDir!, pid)) : undefined;
   // Each process of a chain has its own tracker; the dump takes each one's uffd back.
   const trackingInfos: TrackingInfo[] = parent?.inventory.tracking ?? [];
+  const via = parent && trackingInfos.length ? failedCatchUp(parent, trackingInfos[0]!) : undefined;
+  if (via) {
+    parent = await stage(ctx, 'parent', pid, () => openParent(dir, relative(resolve(dir), via), pid));
+    notes.push(`a dump that failed made a catch-up pass from the parent: this one goes on from it (${via})`);
+    log.warn(notes[notes.length - 1]!);
+  }
   const uffds = new Map<number, number>();
   for (const info of trackingInfos) {
     const got = acquireTracking(info, info.targetPid, parent!.inventory.id);
@@ -136,6 +143,8 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
   let frozenAt: (() => number) | undefined;
   /** smaps read before the freeze, per process (see FlagsEarly). */
   const early = new Map<number, FlagsEarly>();
+  /** The catch-up set, once made (relative to dir): the chain's last pass from then on. */
+  let caughtUp: string | undefined;
   /** Who else holds each pipe, per process, found before the freeze (only named in notes). */
   const holders = new Map<number, Map<string, number[]>>();
   try {
@@ -166,7 +175,20 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     }
     // What each tracked process wrote since the last pass so far (a walk of its page tables:
     // once, for both uses below).
-    const written = new Map([...uffds.keys()].map((tpid) => [tpid, writtenSoFar(tpid)]));
+    const soFar = () => new Map([...uffds.keys()].map((tpid) => [tpid, writtenSoFar(tpid)]));
+    let written = soFar();
+    // One more pass while it runs, if enough was written since the last one (see catch-up.ts).
+    // Only a chain whose every tracker answered: the catch-up starts no tracking.
+    const writtenBytes = [...written.values()].reduce((a, b) => a + b, 0);
+    if (opts.catchUp !== false && parent && uffds.size === trackingInfos.length && writtenBytes >= CATCH_UP_MIN_BYTES) {
+      const from = parent;
+      const c = await stage(ctx, 'catchUp', pid, () => catchUpPass({ pid, dir, parent: from, pool, pids: new Set(uffds.keys()), signal: opts.signal }, log));
+      parent = c.parent;
+      caughtUp = c.parent.rel;
+      ctx.stats.catchUpPages = c.pass.stats.pagesSaved ?? 0;
+      log.debug(`catch-up pass (pid ${pid}): ${ctx.stats.catchUpPages} pages in ${ctx.stats.catchUpMs!.toFixed(1)} ms`);
+      written = soFar();
+    }
     const reserved = [...uffds.keys()].map((tpid) => {
       const w = new PagesWriter(dir, tpid, pool);
       writers.set(tpid, w);
@@ -358,6 +380,10 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     for (const e of early.values()) e.close(); // the process runs again, or is dead (see close)
     if (!done && tree.length) {
       log.warn(`dump of ${pid} failed; the process${tree.length > 1 ? 'es were' : ' was'} left running`);
+    }
+    if (!complete && caughtUp !== undefined) {
+      // A dump retried from the same parent goes on from it (see failedCatchUp), while it is there.
+      log.warn(`the write tracking of ${pid} now continues from ${join(dir, caughtUp)} (this dump's catch-up pass): keep it for a retry`);
     }
     // A failed dump leaves no set that looks complete: the process ran on after it.
     if (inventoryWritten && !complete) withdrawInventory(dir, log);

@@ -9,6 +9,7 @@
 // Pages written during a copy are written after their protection: the next pass has them.
 import { randomUUID } from 'node:crypto';
 import { closeSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Logger } from '../log.js';
 import type { ProgressFn } from '../progress.js';
 import { CompressPool } from '../images/compress-pool.js';
@@ -42,6 +43,16 @@ export interface PreDumpOptions {
   onProgress?: ProgressFn;
 }
 
+/**
+ * What a final dump lends its catch-up pass: the parent it has open, its pool, and the
+ * processes whose tracking it holds; only those are passed over (no tracking is started).
+ */
+export interface CatchUpInput {
+  parent: Parent;
+  pool: CompressPool;
+  pids: ReadonlySet<number>;
+}
+
 export interface PreDumpResult {
   pid: number;
   imagesDir: string;
@@ -51,7 +62,8 @@ export interface PreDumpResult {
   trackingStarted: boolean;
 }
 
-export async function preDump(opts: PreDumpOptions, log: Logger, fault?: string): Promise<PreDumpResult> {
+/** `forDump`: this is a final dump's catch-up pass (see catch-up.ts), not a user's. */
+export async function preDump(opts: PreDumpOptions, log: Logger, fault?: string, forDump?: CatchUpInput): Promise<PreDumpResult> {
   const ctx: DumpContext = { opts: { ...opts }, log, stats: {}, fault };
   const root = opts.pid;
   const dir = opts.imagesDir;
@@ -60,10 +72,11 @@ export async function preDump(opts: PreDumpOptions, log: Logger, fault?: string)
   // Known before the scan: the tracker records it as the chain's last pass (see tracking.ts).
   const setId = randomUUID();
   createImageDir(dir);
-  const parent: Parent | undefined = opts.prevImagesDir ? await stage(ctx, 'parent', root, () => openParent(dir, opts.prevImagesDir!, root)) : undefined;
+  const catchUp = forDump;
+  const parent: Parent | undefined = catchUp?.parent ?? (opts.prevImagesDir ? await stage(ctx, 'parent', root, () => openParent(dir, opts.prevImagesDir!, root)) : undefined);
   if (parent && !parent.inventory.tracking?.length) notes.push('the parent pass has no write tracking: every page is saved again');
   // The tree as it is now; each process is tracked by a tracker of its own.
-  const tree = listTree(root);
+  const tree = listTree(root).filter((p) => !catchUp || catchUp.pids.has(p.pid));
   const uffds = new Map<number, number>();
   const fresh = new Map<number, { fd: number; userModeOnly: boolean }>();
   const lost: TrackingInfo[] = [];
@@ -81,11 +94,16 @@ export async function preDump(opts: PreDumpOptions, log: Logger, fault?: string)
       lost.push(info);
     }
   }
+  if (catchUp && lost.length) {
+    // The final dump held this tracking a moment ago: whatever took it, this is no pass to make.
+    for (const fd of uffds.values()) closeSync(fd);
+    throw new CriuError('EAGAIN', notes.join('; '));
+  }
   for (const n of notes) log.warn(n);
   // A tracker that is still there (its chain went on past the parent) holds the process's
   // registration: it goes first, or registering afresh would find the VMAs taken (EBUSY).
   await endAllTracking(lost);
-  const pool = new CompressPool(opts.compressionLevel ?? 3, opts.compressThreads);
+  const pool = catchUp?.pool ?? new CompressPool(opts.compressionLevel ?? 3, opts.compressThreads);
   const frozen: Frozen[] = [];
   const trackers: TrackingInfo[] = [];
   try {
@@ -130,7 +148,7 @@ export async function preDump(opts: PreDumpOptions, log: Logger, fault?: string)
       // This pass is the chain's last from before its scan protects anything: if it fails
       // after that, no pass may continue from the parent any more.
       const info = continued.get(p.pid);
-      if (info) recordPass(info, parent!.inventory.id, setId);
+      if (info) recordPass(info, parent!.inventory.id, setId, catchUp ? resolve(dir) : undefined);
       const pl = await stage(ctx, 'plan', p.pid, () => plan(input));
       notes.push(...pl.notes);
       await finishPass(ctx, input, pl);
@@ -158,7 +176,7 @@ export async function preDump(opts: PreDumpOptions, log: Logger, fault?: string)
       const sinceParent = Date.now() - Date.parse(parent.inventory.createdAt);
       if (sinceParent > 0) ctx.stats.dirtyPagesPerSec = (ctx.stats.pagesWritten ?? 0) / (sinceParent / 1000);
     }
-    const inv = newInventory('pre-dump', root, parent, { shellJob: false, leaveRunning: true }, ctx.stats, { tracking: trackers, ...(notes.length ? { notes } : {}) }, setId);
+    const inv = newInventory('pre-dump', root, parent, { shellJob: false, leaveRunning: true, ...(catchUp ? { catchUp: true } : {}) }, ctx.stats, { tracking: trackers, ...(notes.length ? { notes } : {}) }, setId);
     inv.pids = tree.map((p) => p.pid);
     writeInventory(dir, inv);
     syncDir(dir);
@@ -168,7 +186,7 @@ export async function preDump(opts: PreDumpOptions, log: Logger, fault?: string)
     for (const f of frozen) thaw(f);
     // Our copies; a failed pass also drops fresh registrations (no tracker took them).
     for (const fd of uffds.values()) closeSync(fd);
-    await pool.close();
+    if (!catchUp) await pool.close();
   }
 }
 

@@ -96,14 +96,24 @@ export function spawnTracker(uffd: number, targetPid: number, userModeOnly: bool
   }
 }
 
-function readRecord(fd: number): string {
-  const buf = Buffer.alloc(128);
-  return buf.toString('utf8', 0, readSync(fd, buf, 0, buf.length, 0));
+/**
+ * The last pass: its id, and for a final dump's catch-up pass (see catch-up.ts) where its set
+ * is, so that a dump retried from that pass's parent can find it ("ID" or "ID\nDIR").
+ */
+export interface PassRecord {
+  id: string;
+  catchUpDir?: string;
 }
 
-function writeRecord(fd: number, setId: string): void {
+function readRecord(fd: number): PassRecord {
+  const buf = Buffer.alloc(8192);
+  const [id, dir] = buf.toString('utf8', 0, readSync(fd, buf, 0, buf.length, 0)).split('\n');
+  return dir ? { id: id!, catchUpDir: dir } : { id: id! };
+}
+
+function writeRecord(fd: number, setId: string, catchUpDir?: string): void {
   ftruncateSync(fd, 0);
-  writeSync(fd, setId, 0);
+  writeSync(fd, catchUpDir ? `${setId}\n${catchUpDir}` : setId, 0);
 }
 
 /** A copy of one of the tracker's fds (the caller closes it). */
@@ -117,7 +127,7 @@ function takeFrom(tracker: number, fd: number): number {
 }
 
 /** The id of the chain's last pass, as its tracker records it (undefined: a chain without a record). */
-function lastPass(info: TrackingInfo): string | undefined {
+export function lastPass(info: TrackingInfo): PassRecord | undefined {
   if (info.recordFd === undefined) return undefined;
   const fd = takeFrom(info.trackerPid, info.recordFd);
   try {
@@ -132,12 +142,12 @@ function lastPass(info: TrackingInfo): string | undefined {
  * anything. The record must still name `parentId`: a pass of the same chain that ran since
  * this one took the tracking (two at once) would otherwise lose its pages to the next.
  */
-export function recordPass(info: TrackingInfo, parentId: string, setId: string): void {
+export function recordPass(info: TrackingInfo, parentId: string, setId: string, catchUpDir?: string): void {
   const fd = takeFrom(info.trackerPid, info.recordFd!);
   try {
-    const last = readRecord(fd);
+    const last = readRecord(fd).id;
     if (last !== parentId) throw new CriuError('EBUSY', `another pass of the chain of ${info.targetPid} ran since its parent (the chain's last pass is now ${last}): run this one again from the newest set`);
-    writeRecord(fd, setId);
+    writeRecord(fd, setId, catchUpDir);
   } finally {
     closeSync(fd);
   }
@@ -162,7 +172,7 @@ export function acquireTracking(info: TrackingInfo, targetPid: number, parentId:
   }
   let last: string | undefined;
   try {
-    last = lastPass(info);
+    last = lastPass(info)?.id;
   } catch (e) {
     return { lost: `cannot read the record of tracker ${t}: ${(e as Error).message}` };
   }

@@ -26,7 +26,8 @@ export const inventorySchema = obj({
   /** Relative path of the parent set (pre-dump chains), or null. */
   parent: nullable(str),
   parentId: nullable(str),
-  options: obj({ shellJob: bool, leaveRunning: bool, trackMem: opt(bool) }),
+  /** catchUp: a pre-dump pass made by a final dump before its freeze (see src/dump/catch-up.ts). */
+  options: obj({ shellJob: bool, leaveRunning: bool, trackMem: opt(bool), catchUp: opt(bool) }),
   /**
    * Write tracking of a pre-dump chain (see src/dump/tracking.ts): the tracker process
    * holding the uffd between passes, and how to recognise it and the target again.

@@ -21,6 +21,7 @@ export const IMAGE_KINDS: ImageKind[] = [
   { name: 'ghost', pattern: /^ghost-\d+-\d+\.zst$/, description: 'content of a deleted-but-open file or of a memfd' },
   { name: 'log', pattern: /^(dump|pre-dump|restore|lazy-pages)\.log$/, description: 'a log file' },
   { name: 'pass', pattern: /^pre-\d+$/, description: 'a pre-dump pass of `dump --iterative` (a set of its own, in the parent chain)', directory: true },
+  { name: 'catch-up', pattern: /^catch-up(-\d+)?$/, description: "a final dump's catch-up pass before its freeze (a set of its own, its parent; see src/dump/catch-up.ts)", directory: true },
   { name: 'manifest', pattern: /^MANIFEST\.json$/, description: 'an unpacked archive: its files with sizes and sha256 (see src/pack)' },
   { name: 'parents', pattern: /^parents$/, description: 'an unpacked archive: the parent sets, parents/1, parents/2 ... (see src/pack)', directory: true },
 ];

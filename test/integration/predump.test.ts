@@ -1,14 +1,15 @@
 // Pre-dump chains on real processes: exact written sets per pass, continuous writers,
 // lost tracking, nothing of ours left behind, damaged chains.
-import { readFileSync, readdirSync, readlinkSync, renameSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SetSummary } from '../../src/images/describe.js';
 import { rehearsalPrefix } from '../../src/dump/rehearsal.js';
+import { CATCH_UP_MIN_BYTES } from '../../src/dump/catch-up.js';
 import { recordPass, type TrackingInfo } from '../../src/dump/tracking.js';
 import { fixture } from '../helpers/fixtures.js';
 import { settle } from '../helpers/fixture-cases.js';
-import { restoreAndVerify as verifyRestore, vmasWithFlag } from '../helpers/chain.js';
+import { restoreAndVerify as verifyRestore, statsOf, vmasWithFlag } from '../helpers/chain.js';
 import { killAndReap, removeDir, runCli, tempDir, type CliResult } from '../helpers/cli.js';
 import { startTarget, type Target } from '../helpers/target.js';
 
@@ -129,6 +130,32 @@ describe('pre-dump chains', () => {
     await restoreAndVerify(join(base, 'final'), pid);
   });
 
+  it('a final dump catches up while the process runs (not with --no-catch-up), and the chain restores exactly', async () => {
+    const { pid, dir, t } = await scribbleWithFirstPass();
+    const dumpTo = (sub: string, more: string[], env?: Record<string, string>) =>
+      runCli(['dump', '-t', String(pid), '-D', join(dir, sub), '--prev-images-dir', '../1', '--shell-job', '--json', ...more], env);
+    // Without it: no such pass (the attempt fails after its copy, so the chain stays at 1).
+    const without = await dumpTo('plain', ['--no-catch-up'], { CRIU_TS_FAULT: 'pages:fail' });
+    expect(without.code, without.stderr).toBe(1);
+    expect(without.stderr).not.toMatch(/catch-up/);
+    expect(existsSync(join(dir, 'plain', 'catch-up'))).toBe(false);
+    const r = ok(await dumpTo('final', []));
+    expect(r.stderr).not.toMatch(/tracking .*was lost|goes on from/);
+    // 32 MiB were written since pass 1: the catch-up saves them, the final set goes on from it.
+    expect(statsOf(r).catchUpPages).toBeGreaterThanOrEqual(CATCH_UP_MIN_BYTES / 4096);
+    const s = await show(join(dir, 'final'));
+    expect(s.parent).toBe('catch-up');
+    expect(s.chain.map((c) => c.dir)).toEqual([join(dir, 'final', 'catch-up'), join(dir, '1')]);
+    const inv = JSON.parse(readFileSync(join(dir, 'final', 'catch-up', 'inventory.json'), 'utf8')) as { kind: string; options: { catchUp?: boolean } };
+    expect([inv.kind, inv.options.catchUp]).toEqual(['pre-dump', true]);
+    const cu = (await show(join(dir, 'final', 'catch-up'))).processes[0]!.vmas;
+    expect(cu.reduce((n, v) => n + v.pagesHere, 0)).toBe(statsOf(r).catchUpPages);
+    expect(vmaAt(await show(join(dir, 'final', 'catch-up')), addrOf(t, 'buf'))!.pagesHere).toBeGreaterThanOrEqual(CATCH_UP_MIN_BYTES / 4096);
+    expect(s.foreignFiles).toEqual([]);
+    await t.exited;
+    await restoreAndVerify(join(dir, 'final'), pid);
+  });
+
   it('notices lost tracking (tracker killed), saves everything again, and still restores exactly', async () => {
     const { pid, dir, t } = await scribbleWithFirstPass();
     const inv = JSON.parse(readFileSync(join(dir, '1', 'inventory.json'), 'utf8')) as { tracking: Array<{ trackerPid: number }> };
@@ -174,17 +201,25 @@ describe('pre-dump chains', () => {
     const { pid, dir, t } = await scribbleWithFirstPass();
     const attempt = (sub: string, fault: string, more: string[]) => runCli(['dump', '-t', String(pid), '-D', join(dir, sub), '--prev-images-dir', '../1', '--shell-job', ...more], { CRIU_TS_FAULT: fault });
     // The third fails after --leave-running let the process go on writing (before the sync).
-    for (const [sub, fault, more] of [['try1', 'files:fail', []], ['try2', 'pages:fail', []], ['try3', 'write:fail', ['-R']]] as const) {
+    // Each attempt catches up first (32 MiB written since: see catch-up.ts), then fails: the
+    // next one, from the same parent, goes on from that catch-up pass.
+    const tries = [['try1', 'files:fail', []], ['try2', 'pages:fail', []], ['try3', 'write:fail', ['-R']]] as const;
+    for (const [k, [sub, fault, more]] of tries.entries()) {
       const r = await attempt(sub, fault, [...more]);
       expect(r.code, r.stderr).toBe(1);
       expect(r.stderr).toMatch(/fault injected/);
       expect(r.stderr).not.toMatch(/tracking .*(lost|ended)/);
+      expect(r.stderr).toContain(`now continues from ${join(dir, sub, 'catch-up')}`);
+      if (k > 0) expect(r.stderr).toContain(`this one goes on from it (${join(dir, tries[k - 1]![0], 'catch-up')})`);
       expect(vmasWithFlag(pid, 'uw')).not.toEqual([]); // still tracked
     }
-    // The pages written before the failed attempts are still seen as written: nothing was
-    // protected again, so none is missed. fx_scribble checks every word after the restore.
+    // The pages written before the failed attempts are still seen as written, or saved in a
+    // catch-up pass the retry goes on from: none is missed. fx_scribble checks every word
+    // after the restore.
     const r = ok(await runCli(['dump', '-t', String(pid), '-D', join(dir, 'final'), '--prev-images-dir', '../1', '--shell-job', '--json']));
     expect(r.stderr).not.toMatch(/tracking .*was lost/);
+    const chain = (await show(join(dir, 'final'))).chain.map((c) => c.dir);
+    expect(chain).toEqual([join(dir, 'final', 'catch-up'), ...tries.map(([sub]) => join(dir, sub, 'catch-up')).reverse(), join(dir, '1')]);
     const stats = (JSON.parse(r.stdout) as { stats: Record<string, number> }).stats;
     expect(stats.pagesInParent).toBeGreaterThan(0); // a real continuation, not a full save
     await t.exited;
