@@ -67,7 +67,7 @@ export function renderPredumpTables(r: PredumpBenchResult): string {
   out.push(
     table(
       'Final dump (--prev-images-dir the last pass) and the cost of tracking to the process',
-      ['size', 'write %/s', 'final', 'final frozen ms', ...(repeated ? ['runs: min-max'] : []), 'final dirty %', 'final saved', 'pass-1 copy ms', 'Mstores/cpu-s untracked', 'tracked', 'slowdown', 'Mstores/s untracked', 'tracked', 'faults/s untracked', 'tracked'],
+      ['size', 'write %/s', 'final', 'final frozen ms', ...(repeated ? ['runs: min-max'] : []), 'catch-up: passes, pages', 'final dirty %', 'final saved', 'pass-1 copy ms', 'Mstores/cpu-s untracked', 'tracked', 'slowdown', 'Mstores/s untracked', 'tracked', 'faults/s untracked', 'tracked'],
       groups(ok).map(({ median: c, frozen }) => {
         const x = c.result!;
         const p1 = x.passes[0]!;
@@ -77,6 +77,7 @@ export function renderPredumpTables(r: PredumpBenchResult): string {
           x.final.killed ? 'killed' : 'left running',
           ms(x.final.frozenMs),
           ...(repeated ? [`${frozen.length}: ${ms(frozen[0]!)}-${ms(frozen[frozen.length - 1]!)}`] : []),
+          x.final.stats.catchUpPasses ? `${x.final.stats.catchUpPasses}, ${x.final.stats.catchUpPages ?? 0}` : '-',
           ((x.final.pagesWritten * 4096 * 100) / c.bytes).toFixed(2),
           String(x.final.pagesSaved),
           ms(p1.planMs + p1.pagesMs),
@@ -93,7 +94,8 @@ export function renderPredumpTables(r: PredumpBenchResult): string {
         ...(repeated ? ['each row: the run with the median final freeze (of an even number, the lower middle one); runs: how many, and the range of their final freeze.'] : []),
         'final: killed, frozen until its set is on disk (written and synced: only then may the process go); left running',
         '  (--leave-running), let go once its state is copied (the pages in the page cache), before the set is written and synced.',
-        'final dirty %: the pages written since the last pass, of the whole size (what the final dump has to save).',
+        "catch-up: the final dump's own passes while the process runs, right before its freeze (see src/dump/catch-up.ts), and the pages they saved.",
+        'final dirty %: the pages written since the last pass (a catch-up, if any), of the whole size (what the final dump has to save).',
         'pass-1 copy ms: scan + copy of the whole memory in the first pass, i.e. about what a dump without pre-dump keeps the process frozen for memory.',
         'Mstores/cpu-s: the victim\'s own 8-byte stores per second of its CPU time (tracking faults included, other load on the machine not),',
         '  untracked before the chain and tracked between passes; slowdown from these. Mstores/s: the same per second of wall time.',

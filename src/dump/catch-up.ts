@@ -20,6 +20,18 @@ import { lastPass, type TrackingInfo } from './tracking.js';
 export const CATCH_UP_DIR = 'catch-up';
 /** Written since the last pass, at least, for a catch-up pass to pay for its scan of all memory. */
 export const CATCH_UP_MIN_BYTES = 16 << 20;
+/** Catch-up passes at most (catch-up, catch-up-2, ...): each costs a scan of all memory. */
+export const MAX_CATCH_UPS = 3;
+
+/**
+ * Whether `round` catch-up passes are followed by another, given the bytes written since the
+ * last pass before them (`before`) and since the last of them (`now`): only while enough is
+ * written and a pass leaves at most half of what it found (a process that writes as fast as
+ * we copy gains nothing from more).
+ */
+export function anotherCatchUp(round: number, before: number, now: number): boolean {
+  return round < MAX_CATCH_UPS && now >= CATCH_UP_MIN_BYTES && now <= before / 2;
+}
 
 export interface CatchUpResult {
   /** The catch-up set, opened as the final dump's parent. */

@@ -59,7 +59,7 @@ import { COPY_CHUNK } from './memory.js';
 import { batchBytes, PagesWriter } from '../images/pages.js';
 import { SyncThread } from '../images/sync-thread.js';
 import { MAX_REHEARSAL, rehearse } from './rehearsal.js';
-import { CATCH_UP_MIN_BYTES, catchUpPass, failedCatchUp } from './catch-up.js';
+import { CATCH_UP_MIN_BYTES, anotherCatchUp, catchUpPass, failedCatchUp } from './catch-up.js';
 import { acquireTracking, endTracking, waitTrackerGone, type TrackingInfo } from './tracking.js';
 
 /** The most page cache a final dump fills ahead (see PagesWriter.reserve); beyond it, writes just go slower. */
@@ -176,18 +176,33 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     // What each tracked process wrote since the last pass so far (a walk of its page tables:
     // once, for both uses below).
     const soFar = () => new Map([...uffds.keys()].map((tpid) => [tpid, writtenSoFar(tpid)]));
+    const sum = (m: Map<number, number>) => [...m.values()].reduce((a, b) => a + b, 0);
     let written = soFar();
-    // One more pass while it runs, if enough was written since the last one (see catch-up.ts).
-    // Only a chain whose every tracker answered: the catch-up starts no tracking.
-    const writtenBytes = [...written.values()].reduce((a, b) => a + b, 0);
-    if (opts.catchUp !== false && parent && uffds.size === trackingInfos.length && writtenBytes >= CATCH_UP_MIN_BYTES) {
-      const from = parent;
+    // The final plan and copy run once now on the running process (see rehearsal.ts): in
+    // memory. Before any catch-up pass, whose copy then runs warm code too and whose end
+    // nothing but the reservation separates from the freeze.
+    const rehearseAll = async () => {
+      for (const [tpid, fd] of uffds) {
+        if (written.get(tpid)! > MAX_REHEARSAL) continue;
+        await rehearse({ pid: tpid, vmas: readLayout(tpid).vmas, tracking: { fd, final: true }, parent: parent?.pages.get(tpid), pool, scanBuffers: scans }, log);
+      }
+    };
+    // More passes while it runs, while enough was written since the last one and each finds
+    // at most half of what the one before did (see catch-up.ts). Only a chain whose every
+    // tracker answered: a catch-up starts no tracking.
+    const catchUps = opts.catchUp !== false && parent !== undefined && uffds.size === trackingInfos.length && sum(written) >= CATCH_UP_MIN_BYTES;
+    if (catchUps) await rehearseAll();
+    for (let round = 1; catchUps; round++) {
+      const from = parent!;
       const c = await stage(ctx, 'catchUp', pid, () => catchUpPass({ pid, dir, parent: from, pool, pids: new Set(uffds.keys()), signal: opts.signal }, log));
       parent = c.parent;
       caughtUp = c.parent.rel;
-      ctx.stats.catchUpPages = c.pass.stats.pagesSaved ?? 0;
-      log.debug(`catch-up pass (pid ${pid}): ${ctx.stats.catchUpPages} pages in ${ctx.stats.catchUpMs!.toFixed(1)} ms`);
+      ctx.stats.catchUpPages = (ctx.stats.catchUpPages ?? 0) + (c.pass.stats.pagesSaved ?? 0);
+      ctx.stats.catchUpPasses = round;
+      log.debug(`catch-up pass ${round} (pid ${pid}): ${c.pass.stats.pagesSaved} pages in ${c.pass.stats.totalMs!.toFixed(1)} ms`);
+      const before = sum(written);
       written = soFar();
+      if (!anotherCatchUp(round, before, sum(written))) break;
     }
     const reserved = [...uffds.keys()].map((tpid) => {
       const w = new PagesWriter(dir, tpid, pool);
@@ -204,12 +219,8 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
       const pp = parent?.pages.get(tpid);
       if (pp) parentCoverage(pp);
     }
-    // The final plan and copy run once now on the running process (see rehearsal.ts): in
-    // memory, while the disk takes the reservation.
-    for (const [tpid, fd] of uffds) {
-      if (written.get(tpid)! > MAX_REHEARSAL) continue;
-      await rehearse({ pid: tpid, vmas: readLayout(tpid).vmas, tracking: { fd, final: true }, parent: parent?.pages.get(tpid), pool, scanBuffers: scans }, log);
-    }
+    // In memory, while the disk takes the reservation.
+    if (!catchUps) await rehearseAll();
     await Promise.all(reserved);
     // Read before the freeze, not on the cores the frozen copy needs.
     for (const e of early.values()) await e.smaps.catch(() => {});
