@@ -3,12 +3,13 @@
 // a pre-dump chain's tracking in place, so the dump can be tried again: its scan finds the
 // written pages without protecting them again, see Tracking.final).
 //
-//   [parent: check the chain, take the tracking uffd from its tracker; smaps read, with
-//    a count of the syscalls that could change it (see layout.ts); a tracked chain:
-//    pre-touch copy buffers, start the sync thread, reserve page cache for the pages file
-//    (synced), the parent's coverage (see parentCoverage), rehearse the final plan and copy
-//    (see rehearsal.ts); a full collection of
-//    our own heap; TurboFan paused]
+//   [parent: check the chain (or go on from a failed dump's catch-up, see failedCatchUp),
+//    take the tracking uffd from its tracker; smaps read, with a count of the syscalls that
+//    could change it (see layout.ts); a tracked chain: pre-touch copy buffers, start the
+//    sync thread, rehearse the final plan and copy (see rehearsal.ts), catch-up passes
+//    while 16 MiB or more were written (see catch-up.ts), reserve page cache for the pages
+//    file (synced), the parent's coverage (see parentCoverage); a full collection of our
+//    own heap; TurboFan paused]
 //   freeze ─► layout (maps) ─► collect mm (brk), cores, process, timers (their getters run
 //          by a parasite, or stepped one by one; results in a scratch page borrowed from
 //          the stack, or mapped and unmapped) ─► [smaps read on the pool from here]
@@ -188,7 +189,7 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
       }
     };
     // More passes while it runs, while enough was written since the last one and each finds
-    // at most half of what the one before did (see catch-up.ts). Only a chain whose every
+    // at most three quarters of what the one before did (see catch-up.ts). Only a chain whose every
     // tracker answered: a catch-up starts no tracking.
     const catchUps = opts.catchUp !== false && parent !== undefined && uffds.size === trackingInfos.length && sum(written) >= CATCH_UP_MIN_BYTES;
     if (catchUps) await rehearseAll();

@@ -84,7 +84,8 @@ export interface Tracking {
    * The chain ends with this pass (a final dump): the written pages are found without being
    * protected again, and nothing new is registered or armed. Protecting costs the walk about
    * as much again, makes the copy that follows read each page slower, and would be undone by
-   * the end of tracking anyway; and a final dump that fails leaves the chain as it was.
+   * the end of tracking anyway; and a final dump that fails leaves the chain as it was (or as
+   * its catch-up passes left it, see catch-up.ts).
    */
   final?: boolean;
 }

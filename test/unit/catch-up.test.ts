@@ -13,10 +13,10 @@ afterEach(() => {
 });
 
 describe('catch-up passes', () => {
-  it('go on while enough is written and each leaves at most half, up to the limit', () => {
+  it('go on while enough is written and each leaves at most three quarters, up to the limit', () => {
     expect(anotherCatchUp(1, 400 * MiB, 100 * MiB)).toBe(true);
-    expect(anotherCatchUp(1, 400 * MiB, 200 * MiB)).toBe(true); // exactly half
-    expect(anotherCatchUp(1, 400 * MiB, 201 * MiB)).toBe(false); // not converging
+    expect(anotherCatchUp(1, 400 * MiB, 300 * MiB)).toBe(true); // exactly three quarters
+    expect(anotherCatchUp(1, 400 * MiB, 301 * MiB)).toBe(false); // not converging
     expect(anotherCatchUp(1, 400 * MiB, CATCH_UP_MIN_BYTES - 1)).toBe(false); // too little to pay for a scan
     expect(anotherCatchUp(MAX_CATCH_UPS - 1, 400 * MiB, 100 * MiB)).toBe(true);
     expect(anotherCatchUp(MAX_CATCH_UPS, 400 * MiB, 100 * MiB)).toBe(false);
