@@ -1,6 +1,7 @@
 // Driving pre-dump chains through the CLI, and checking what they left behind.
 import { settle } from './fixture-cases.js';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { SetSummary } from '../../src/images/describe.js';
 import { runCli, startCli, type CliResult } from './cli.js';
@@ -57,4 +58,9 @@ export async function restoreAndVerify(dir: string, pid: number, cleanup: (pid: 
   const verdict = r.out.find((l) => l.startsWith('PASS') || l.startsWith('FAIL')) ?? `no verdict: ${r.out.join('|')} ${r.err.join('|')}`;
   expect(verdict).toBe('PASS');
   expect(code).toBe(0);
+}
+
+/** The catch-up sets a final dump into `dir` made (stats.catchUpPasses of them), newest first. */
+export function catchUpDirs(dir: string, passes: number): string[] {
+  return Array.from({ length: passes }, (_, i) => join(dir, passes - i === 1 ? 'catch-up' : `catch-up-${passes - i}`));
 }

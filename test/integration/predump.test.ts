@@ -1,7 +1,7 @@
 // Pre-dump chains on real processes: exact written sets per pass, continuous writers,
 // lost tracking, nothing of ours left behind, damaged chains.
 import { existsSync, readFileSync, readdirSync, readlinkSync, renameSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SetSummary } from '../../src/images/describe.js';
 import { rehearsalPrefix } from '../../src/dump/rehearsal.js';
@@ -9,7 +9,7 @@ import { CATCH_UP_MIN_BYTES } from '../../src/dump/catch-up.js';
 import { recordPass, type TrackingInfo } from '../../src/dump/tracking.js';
 import { fixture } from '../helpers/fixtures.js';
 import { settle } from '../helpers/fixture-cases.js';
-import { restoreAndVerify as verifyRestore, statsOf, vmasWithFlag } from '../helpers/chain.js';
+import { catchUpDirs, restoreAndVerify as verifyRestore, statsOf, vmasWithFlag } from '../helpers/chain.js';
 import { killAndReap, removeDir, runCli, tempDir, type CliResult } from '../helpers/cli.js';
 import { startTarget, type Target } from '../helpers/target.js';
 
@@ -141,16 +141,22 @@ describe('pre-dump chains', () => {
     expect(existsSync(join(dir, 'plain', 'catch-up'))).toBe(false);
     const r = ok(await dumpTo('final', []));
     expect(r.stderr).not.toMatch(/tracking .*was lost|goes on from/);
-    // 32 MiB were written since pass 1: the catch-up saves them, the final set goes on from it.
-    expect(statsOf(r).catchUpPages).toBeGreaterThanOrEqual(CATCH_UP_MIN_BYTES / 4096);
+    // 32 MiB were written since pass 1: a catch-up pass saves them (and another follows if it
+    // found fewer written: see anotherCatchUp); the final set goes on from the last.
+    const st = statsOf(r);
+    const ups = catchUpDirs(join(dir, 'final'), st.catchUpPasses!);
+    expect(ups.length).toBeGreaterThanOrEqual(1);
     const s = await show(join(dir, 'final'));
-    expect(s.parent).toBe('catch-up');
-    expect(s.chain.map((c) => c.dir)).toEqual([join(dir, 'final', 'catch-up'), join(dir, '1')]);
-    const inv = JSON.parse(readFileSync(join(dir, 'final', 'catch-up', 'inventory.json'), 'utf8')) as { kind: string; options: { catchUp?: boolean } };
-    expect([inv.kind, inv.options.catchUp]).toEqual(['pre-dump', true]);
-    const cu = (await show(join(dir, 'final', 'catch-up'))).processes[0]!.vmas;
-    expect(cu.reduce((n, v) => n + v.pagesHere, 0)).toBe(statsOf(r).catchUpPages);
-    expect(vmaAt(await show(join(dir, 'final', 'catch-up')), addrOf(t, 'buf'))!.pagesHere).toBeGreaterThanOrEqual(CATCH_UP_MIN_BYTES / 4096);
+    expect(join(dir, 'final', s.parent!)).toBe(ups[0]);
+    expect(s.chain.map((c) => c.dir)).toEqual([...ups, join(dir, '1')]);
+    let saved = 0;
+    for (const up of ups) {
+      const inv = JSON.parse(readFileSync(join(up, 'inventory.json'), 'utf8')) as { kind: string; options: { catchUp?: boolean } };
+      expect([inv.kind, inv.options.catchUp]).toEqual(['pre-dump', true]);
+      saved += (await show(up)).processes[0]!.vmas.reduce((n, v) => n + v.pagesHere, 0);
+    }
+    expect(saved).toBe(st.catchUpPages);
+    expect(vmaAt(await show(ups[ups.length - 1]!), addrOf(t, 'buf'))!.pagesHere).toBeGreaterThanOrEqual(CATCH_UP_MIN_BYTES / 4096);
     expect(s.foreignFiles).toEqual([]);
     await t.exited;
     await restoreAndVerify(join(dir, 'final'), pid);
@@ -197,20 +203,24 @@ describe('pre-dump chains', () => {
     await restoreAndVerify(join(dir, 'final'), pid);
   });
 
-  it('a final dump that fails, before or after its scan, leaves the chain as it was: the retry saves only the changes and restores exactly', async () => {
+  it('a final dump that fails, before or after its scan, leaves a chain its retry goes on from: the retry saves only the changes and restores exactly', async () => {
     const { pid, dir, t } = await scribbleWithFirstPass();
     const attempt = (sub: string, fault: string, more: string[]) => runCli(['dump', '-t', String(pid), '-D', join(dir, sub), '--prev-images-dir', '../1', '--shell-job', ...more], { CRIU_TS_FAULT: fault });
     // The third fails after --leave-running let the process go on writing (before the sync).
     // Each attempt catches up first (32 MiB written since: see catch-up.ts), then fails: the
     // next one, from the same parent, goes on from that catch-up pass.
     const tries = [['try1', 'files:fail', []], ['try2', 'pages:fail', []], ['try3', 'write:fail', ['-R']]] as const;
-    for (const [k, [sub, fault, more]] of tries.entries()) {
+    /** Where each failed attempt left the tracking: its last catch-up set. */
+    const lastUps: string[] = [];
+    for (const [sub, fault, more] of tries) {
       const r = await attempt(sub, fault, [...more]);
       expect(r.code, r.stderr).toBe(1);
       expect(r.stderr).toMatch(/fault injected/);
       expect(r.stderr).not.toMatch(/tracking .*(lost|ended)/);
-      expect(r.stderr).toContain(`now continues from ${join(dir, sub, 'catch-up')}`);
-      if (k > 0) expect(r.stderr).toContain(`this one goes on from it (${join(dir, tries[k - 1]![0], 'catch-up')})`);
+      const up = /now continues from (\S+) \(this dump's catch-up pass\)/.exec(r.stderr)?.[1];
+      expect(up, r.stderr).toMatch(new RegExp(`^${join(dir, sub)}/catch-up(-\\d)?$`));
+      if (lastUps.length) expect(r.stderr).toContain(`this one goes on from it (${lastUps[lastUps.length - 1]})`);
+      lastUps.push(up!);
       expect(vmasWithFlag(pid, 'uw')).not.toEqual([]); // still tracked
     }
     // The pages written before the failed attempts are still seen as written, or saved in a
@@ -218,8 +228,17 @@ describe('pre-dump chains', () => {
     // after the restore.
     const r = ok(await runCli(['dump', '-t', String(pid), '-D', join(dir, 'final'), '--prev-images-dir', '../1', '--shell-job', '--json']));
     expect(r.stderr).not.toMatch(/tracking .*was lost/);
+    expect(r.stderr).toContain(`this one goes on from it (${lastUps[lastUps.length - 1]})`);
+    // The chain: the final dump's catch-up sets, then each failed attempt's (newest first), then 1.
     const chain = (await show(join(dir, 'final'))).chain.map((c) => c.dir);
-    expect(chain).toEqual([join(dir, 'final', 'catch-up'), ...tries.map(([sub]) => join(dir, sub, 'catch-up')).reverse(), join(dir, '1')]);
+    const ups = catchUpDirs(join(dir, 'final'), statsOf(r).catchUpPasses!);
+    expect(chain.slice(0, ups.length)).toEqual(ups);
+    expect(chain[chain.length - 1]).toBe(join(dir, '1'));
+    const between = chain.slice(ups.length, -1);
+    for (const d of between) expect(d).toMatch(new RegExp(`^${dir}/try\\d/catch-up(-\\d)?$`));
+    expect(lastUps.every((u) => between.includes(u))).toBe(true);
+    const attemptOf = (d: string) => basename(dirname(d));
+    expect(between.map(attemptOf)).toEqual(between.map(attemptOf).sort().reverse());
     const stats = (JSON.parse(r.stdout) as { stats: Record<string, number> }).stats;
     expect(stats.pagesInParent).toBeGreaterThan(0); // a real continuation, not a full save
     await t.exited;
