@@ -79,9 +79,11 @@ async function main(): Promise<number> {
     const p2 = criu(['pre-dump', '-t', String(pid), '-D', join(work, '2'), '--prev-images-dir', '../1']);
     say(`   ${p2.stats.pagesWritten} pages written since, ${mb(p2.stats.bytesRaw)} saved, stopped ${ms(p2.stats.frozenMs)}, total ${ms(p2.stats.totalMs)}`);
     await new Promise((r) => setTimeout(r, 1000));
-    say('4. Dump: frozen, only what changed since pre-dump 2, then the process is killed.');
+    say('4. Dump: catch-up passes while it runs (if much changed since pre-dump 2), then frozen:');
+    say('   only what changed since the last pass; then the process is killed.');
     const exited = once(workload, 'exit');
     const d = criu(['dump', '-t', String(pid), '-D', join(work, '3'), '--prev-images-dir', '../2', '--shell-job']);
+    if (d.stats.catchUpPasses) say(`   ${d.stats.catchUpPasses} catch-up pass${d.stats.catchUpPasses > 1 ? 'es' : ''}: ${d.stats.catchUpPages} pages saved in ${ms(d.stats.catchUpMs)} while it ran`);
     say(`   ${d.stats.pagesWritten} pages written since, ${mb(d.stats.bytesRaw)} saved, frozen ${ms(d.stats.frozenMs)}`);
     await exited;
     workload = undefined;
