@@ -45,9 +45,10 @@ export default defineCommand<DumpCliOptions, Result>({
     'predicted freeze of the final dump fits --max-downtime (or after --max-passes); then the',
     'final dump (into DIR, parent pre-N) saves only what changed since the last pass.',
     '',
-    'The final dump of a tracked chain first makes one more pass while the process runs, into',
-    'DIR/catch-up (its parent from then on), when 16 MiB or more were written since the last',
-    'pass: the freeze then saves only what was written during that pass (--no-catch-up: none).',
+    'The final dump of a tracked chain first makes up to three more passes while the process',
+    'runs, into DIR/catch-up, catch-up-2 ... (the last one its parent), when 16 MiB or more were',
+    'written since the last pass: the freeze then saves only what was written during the last',
+    'of them (--no-catch-up: none).',
   ].join('\n'),
   configure(cmd: Command) {
     cmd
@@ -60,7 +61,7 @@ export default defineCommand<DumpCliOptions, Result>({
       .option('--prev-images-dir <dir>', 'the last pre-dump pass, relative to -D: save only what changed since')
       .option('--track-mem', 'part of an iterative migration (tracking follows from --prev-images-dir)')
       .option('--compression-level <n>', 'zstd level for page frames, -7 to 19; 0 stores them uncompressed (default 3; 0 for the final dump of a tracked chain)')
-      .option('--no-catch-up', 'with --prev-images-dir: no catch-up pass into DIR/catch-up before the freeze (made when 16 MiB or more were written since the last pass)')
+      .option('--no-catch-up', 'with --prev-images-dir: no catch-up passes into DIR/catch-up before the freeze (made when 16 MiB or more were written since the last pass)')
       .option('--iterative', 'run pre-dump passes first, until the final freeze fits --max-downtime')
       .option('--max-passes <n>', 'with --iterative: pre-dump passes at most (default 8)')
       .option('--max-downtime <ms>', 'with --iterative: memory downtime budget of the final dump (default 100)');

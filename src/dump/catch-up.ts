@@ -1,5 +1,6 @@
-// A final dump's catch-up pass: one more pre-dump pass, made by the dump itself right before
-// its freeze, into DIR/catch-up (the final set's parent from then on).
+// A final dump's catch-up passes: pre-dump passes made by the dump itself right before its
+// freeze, into DIR/catch-up (then catch-up-2, -3: see anotherCatchUp), the last of them the
+// final set's parent.
 //
 // What a final dump saves while frozen is what the process wrote since the last pass's
 // protecting scan: the whole of that pass's copy, then whatever the user's script or the

@@ -62,8 +62,8 @@ export interface PreDumpResult {
   trackingStarted: boolean;
 }
 
-/** `forDump`: this is a final dump's catch-up pass (see catch-up.ts), not a user's. */
-export async function preDump(opts: PreDumpOptions, log: Logger, fault?: string, forDump?: CatchUpInput): Promise<PreDumpResult> {
+/** `catchUp`: this is a final dump's catch-up pass (see catch-up.ts), not a user's. */
+export async function preDump(opts: PreDumpOptions, log: Logger, fault?: string, catchUp?: CatchUpInput): Promise<PreDumpResult> {
   const ctx: DumpContext = { opts: { ...opts }, log, stats: {}, fault };
   const root = opts.pid;
   const dir = opts.imagesDir;
@@ -72,7 +72,6 @@ export async function preDump(opts: PreDumpOptions, log: Logger, fault?: string,
   // Known before the scan: the tracker records it as the chain's last pass (see tracking.ts).
   const setId = randomUUID();
   createImageDir(dir);
-  const catchUp = forDump;
   const parent: Parent | undefined = catchUp?.parent ?? (opts.prevImagesDir ? await stage(ctx, 'parent', root, () => openParent(dir, opts.prevImagesDir!, root)) : undefined);
   if (parent && !parent.inventory.tracking?.length) notes.push('the parent pass has no write tracking: every page is saved again');
   // The tree as it is now; each process is tracked by a tracker of its own.
