@@ -50,15 +50,23 @@ export interface CatchUpResult {
 export async function catchUpPass(
   input: { pid: number; dir: string; parent: Parent; pool: CompressPool; pids: ReadonlySet<number>; signal?: AbortSignal },
   log: Logger,
+  fault?: string,
 ): Promise<CatchUpResult> {
   // A dump retried into the same directory finds the catch-up of the one that failed (see
   // catchUpDir): that set stays as it was, the chain may go on from it.
   const sub = join(input.dir, catchUpDir(input.dir));
   // The parent as the catch-up set names it: relative to its own directory.
   const parent = { ...input.parent, rel: relative(sub, input.parent.dir) || '.' };
-  // The dump's fault switch is not passed: its stage names would fire in here first.
-  const pass = await preDump({ pid: input.pid, imagesDir: sub, signal: input.signal }, log, undefined, { parent, pool: input.pool, pids: input.pids });
+  const pass = await preDump({ pid: input.pid, imagesDir: sub, signal: input.signal }, log, catchUpFault(fault), { parent, pool: input.pool, pids: input.pids });
   return { parent: openParent(input.dir, relative(input.dir, sub), input.pid), pass };
+}
+
+/**
+ * The dump's fault switch as the catch-up pass sees it: `catch-up/STAGE:how` is the pass's
+ * STAGE:how; the dump's own stage names must not fire in here (they share 'plan', 'pages').
+ */
+export function catchUpFault(fault: string | undefined): string | undefined {
+  return fault?.startsWith('catch-up/') ? fault.slice('catch-up/'.length) : undefined;
 }
 
 /** catch-up, or catch-up-2, -3...: the first name not taken in dir. */

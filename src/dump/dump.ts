@@ -195,7 +195,7 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     if (catchUps) await rehearseAll();
     for (let round = 1; catchUps; round++) {
       const from = parent!;
-      const c = await stage(ctx, 'catchUp', pid, () => catchUpPass({ pid, dir, parent: from, pool, pids: new Set(uffds.keys()), signal: opts.signal }, log));
+      const c = await stage(ctx, 'catchUp', pid, () => catchUpPass({ pid, dir, parent: from, pool, pids: new Set(uffds.keys()), signal: opts.signal }, log, fault));
       parent = c.parent;
       caughtUp = c.parent.rel;
       ctx.stats.catchUpPages = (ctx.stats.catchUpPages ?? 0) + (c.pass.stats.pagesSaved ?? 0);

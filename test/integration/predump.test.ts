@@ -162,6 +162,33 @@ describe('pre-dump chains', () => {
     await restoreAndVerify(join(dir, 'final'), pid);
   });
 
+  it('a catch-up pass that fails or dies after its scan leaves the process running and tracked; the retry saves everything and restores exactly', async () => {
+    const { pid, dir, t } = await scribbleWithFirstPass();
+    const attempt = (sub: string, prev: string, fault: string) => runCli(['dump', '-t', String(pid), '-D', join(dir, sub), '--prev-images-dir', prev, '--shell-job', '--json'], { CRIU_TS_FAULT: fault });
+    // Failed after its protecting scan: its set has no inventory, so nothing can go on from it.
+    const failed = await attempt('try1', '../1', 'catch-up/plan:fail');
+    expect(failed.code, failed.stderr).toBe(1);
+    expect(failed.stderr).toMatch(/fault injected at plan/);
+    expect(existsSync(join(dir, 'try1', 'catch-up', 'inventory.json'))).toBe(false);
+    expect(vmasWithFlag(pid, 'uw')).not.toEqual([]);
+    // So a pass from 1 starts tracking afresh (and saves everything)...
+    expect(ok(await preDump(pid, join(dir, '2'), '../1')).stderr).toMatch(/tracking of \d+ was lost \(the parent set is not the chain's last pass/);
+    // ...and a dump from it is killed (a crash, the OOM killer) after its catch-up's copy: the
+    // process was never stopped.
+    const killed = await attempt('try2', '../2', 'catch-up/pages:kill');
+    expect([killed.code, killed.signal]).toEqual([null, 'SIGKILL']);
+    expect(vmasWithFlag(pid, 'uw')).not.toEqual([]);
+    // That catch-up is not complete either: the pages its scan protected again are in no set,
+    // so the retry counts the tracking as lost and saves everything (fx_scribble checks every word).
+    const r = ok(await attempt('final', '../2', ''));
+    expect(r.stderr).toMatch(/tracking of \d+ was lost \(the parent set is not the chain's last pass/);
+    expect(r.stderr).not.toMatch(/goes on from/);
+    expect(statsOf(r).catchUpPasses).toBeUndefined();
+    expect(vmaAt(await show(join(dir, 'final')), addrOf(t, 'buf'))!.pagesHere).toBe(32 * 256);
+    await t.exited;
+    await restoreAndVerify(join(dir, 'final'), pid);
+  });
+
   it('notices lost tracking (tracker killed), saves everything again, and still restores exactly', async () => {
     const { pid, dir, t } = await scribbleWithFirstPass();
     const inv = JSON.parse(readFileSync(join(dir, '1', 'inventory.json'), 'utf8')) as { tracking: Array<{ trackerPid: number }> };
