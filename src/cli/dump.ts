@@ -124,6 +124,7 @@ function renderDump(r: DumpResult): string[] {
     `Dumped pid ${r.pid} to ${r.imagesDir}: ${(r.stats.pagesBytesRaw! / 1048576).toFixed(1)} MiB of pages in ${(
       r.stats.pagesBytesStored! / 1048576
     ).toFixed(1)} MiB, frozen ${r.stats.frozenMs!.toFixed(1)} ms${r.killed ? '' : ' (left running)'}.`,
+    ...(r.catchUps ?? []).map((c) => `catch-up pass into ${c.dir}: ${c.stats.pagesSaved ?? 0} pages saved in ${(c.stats.totalMs ?? 0).toFixed(0)} ms while it ran`),
     ...r.notes.map((n) => `note: ${n}`),
   ];
 }

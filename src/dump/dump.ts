@@ -72,6 +72,8 @@ export interface DumpResult {
   stats: Stats;
   killed: boolean;
   notes: string[];
+  /** The catch-up passes made before the freeze (see catch-up.ts), each with its pass's statistics. */
+  catchUps?: Array<{ dir: string; stats: Stats }>;
 }
 
 export async function stage<T>(ctx: DumpContext, name: string, pid: number, fn: () => T | Promise<T>): Promise<T> {
@@ -146,6 +148,7 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
   const early = new Map<number, FlagsEarly>();
   /** The catch-up set, once made (relative to dir): the chain's last pass from then on. */
   let caughtUp: string | undefined;
+  const catchUpPasses: Array<{ dir: string; stats: Stats }> = [];
   /** Who else holds each pipe, per process, found before the freeze (only named in notes). */
   const holders = new Map<number, Map<string, number[]>>();
   try {
@@ -198,6 +201,7 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
       const c = await stage(ctx, 'catchUp', pid, () => catchUpPass({ pid, dir, parent: from, pool, pids: new Set(uffds.keys()), signal: opts.signal }, log, fault));
       parent = c.parent;
       caughtUp = c.parent.rel;
+      catchUpPasses.push({ dir: caughtUp, stats: c.pass.stats });
       ctx.stats.catchUpPages = (ctx.stats.catchUpPages ?? 0) + (c.pass.stats.pagesSaved ?? 0);
       ctx.stats.catchUpPasses = round;
       log.debug(`catch-up pass ${round} (pid ${pid}): ${c.pass.stats.pagesSaved} pages in ${c.pass.stats.totalMs!.toFixed(1)} ms`);
@@ -380,7 +384,7 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     for (const info of trackingInfos) await waitTrackerGone(info);
     ctx.stats.totalMs = total();
     log.info(`dumped pid ${pid} to ${dir} in ${total().toFixed(1)} ms (frozen ${ctx.stats.frozenMs!.toFixed(1)} ms)`);
-    return { pid, imagesDir: dir, stats: ctx.stats, killed: !opts.leaveRunning, notes };
+    return { pid, imagesDir: dir, stats: ctx.stats, killed: !opts.leaveRunning, notes, ...(catchUpPasses.length ? { catchUps: catchUpPasses } : {}) };
   } finally {
     for (const w of writers.values()) w.discard(); // made ahead, never used: no process, or a failure before its copy
     for (const c of copied) c.abort();

@@ -156,6 +156,11 @@ describe('pre-dump chains', () => {
       saved += (await show(up)).processes[0]!.vmas.reduce((n, v) => n + v.pagesHere, 0);
     }
     expect(saved).toBe(st.catchUpPages);
+    // --json gives each catch-up pass's own statistics, as pre-dump's does for a pass.
+    const passes = (JSON.parse(r.stdout) as { catchUps: Array<{ dir: string; stats: Record<string, number> }> }).catchUps;
+    expect(passes.map((p) => join(dir, 'final', p.dir))).toEqual([...ups].reverse());
+    expect(passes.reduce((n, p) => n + p.stats.pagesSaved!, 0)).toBe(st.catchUpPages);
+    for (const p of passes) expect(p.stats.pagesWritten).toBeGreaterThan(0);
     expect(vmaAt(await show(ups[ups.length - 1]!), addrOf(t, 'buf'))!.pagesHere).toBeGreaterThanOrEqual(CATCH_UP_MIN_BYTES / 4096);
     expect(s.foreignFiles).toEqual([]);
     await t.exited;
