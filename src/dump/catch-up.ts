@@ -43,7 +43,8 @@ export interface CatchUpResult {
 }
 
 /**
- * The pass, into dir/catch-up, continuing `parent`'s tracking of `pids` (uffds the dump holds).
+ * One pass, into the first free catch-up directory of dir (see catchUpDir), continuing
+ * `parent`'s tracking of `pids` (uffds the dump holds).
  * If it fails after its scan has protected pages, the chain's last pass is the catch-up
  * (incomplete): a dump retried from `parent` finds the tracking stale and saves all memory.
  */

@@ -26,8 +26,9 @@ export interface DumpOptions {
   /** Compression worker threads (default: one per core). */
   compressThreads?: number;
   /**
-   * The final dump of a tracked chain makes one more pass while the process runs, right
-   * before its freeze, when enough was written since the last (see catch-up.ts). Default true.
+   * The final dump of a tracked chain makes up to three more passes while the process runs,
+   * right before its freeze, when enough was written since the last (see catch-up.ts).
+   * Default true.
    */
   catchUp?: boolean;
   /** Checked at each stage boundary (before the freeze too): once fired, the dump stops and the process runs on as it was. */

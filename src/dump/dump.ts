@@ -146,8 +146,7 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
   let frozenAt: (() => number) | undefined;
   /** smaps read before the freeze, per process (see FlagsEarly). */
   const early = new Map<number, FlagsEarly>();
-  /** The catch-up set, once made (relative to dir): the chain's last pass from then on. */
-  let caughtUp: string | undefined;
+  /** The catch-up sets made (relative to dir); the last is the chain's last pass from then on. */
   const catchUpPasses: Array<{ dir: string; stats: Stats }> = [];
   /** Who else holds each pipe, per process, found before the freeze (only named in notes). */
   const holders = new Map<number, Map<string, number[]>>();
@@ -177,8 +176,8 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
       // 4 GiB, each needing one: fresh, they cost 8-17 ms while frozen).
       scans = scanBuffers();
     }
-    // What each tracked process wrote since the last pass so far (a walk of its page tables:
-    // once, for both uses below).
+    // What each tracked process wrote since the last pass so far (a walk of its page tables):
+    // whether to catch up, whether to rehearse, how much to reserve; again after each catch-up.
     const soFar = () => new Map([...uffds.keys()].map((tpid) => [tpid, writtenSoFar(tpid)]));
     const sum = (m: Map<number, number>) => [...m.values()].reduce((a, b) => a + b, 0);
     let written = soFar();
@@ -200,8 +199,7 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
       const from = parent!;
       const c = await stage(ctx, 'catchUp', pid, () => catchUpPass({ pid, dir, parent: from, pool, pids: new Set(uffds.keys()), signal: opts.signal }, log, fault));
       parent = c.parent;
-      caughtUp = c.parent.rel;
-      catchUpPasses.push({ dir: caughtUp, stats: c.pass.stats });
+      catchUpPasses.push({ dir: c.parent.rel, stats: c.pass.stats });
       ctx.stats.catchUpPages = (ctx.stats.catchUpPages ?? 0) + (c.pass.stats.pagesSaved ?? 0);
       ctx.stats.catchUpPasses = round;
       log.debug(`catch-up pass ${round} (pid ${pid}): ${c.pass.stats.pagesSaved} pages in ${c.pass.stats.totalMs!.toFixed(1)} ms`);
@@ -397,9 +395,10 @@ export async function dump(opts: DumpOptions, log: Logger, fault?: string): Prom
     if (!done && tree.length) {
       log.warn(`dump of ${pid} failed; the process${tree.length > 1 ? 'es were' : ' was'} left running`);
     }
-    if (!complete && caughtUp !== undefined) {
+    const caughtUp = catchUpPasses[catchUpPasses.length - 1];
+    if (!complete && caughtUp) {
       // A dump retried from the same parent goes on from it (see failedCatchUp), while it is there.
-      log.warn(`the write tracking of ${pid} now continues from ${join(dir, caughtUp)} (this dump's catch-up pass): keep it for a retry`);
+      log.warn(`the write tracking of ${pid} now continues from ${join(dir, caughtUp.dir)} (this dump's catch-up pass): keep it for a retry`);
     }
     // A failed dump leaves no set that looks complete: the process ran on after it.
     if (inventoryWritten && !complete) withdrawInventory(dir, log);
